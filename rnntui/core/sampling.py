@@ -1,0 +1,96 @@
+"""Generation: prime the model with text, then draw one character at a time (temperature, top-k, top-p)."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+
+import torch
+from torch import Tensor
+
+from rnntui.core.data import DataError, Vocab
+from rnntui.core.model import CharModel
+
+GREEDY_BELOW = 1e-3  # temperatures this close to 0 take the argmax: the limit of the distribution, without overflow
+
+
+def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise DataError(f"temperature must be a positive number (got {temperature}); use e.g. 0.8, or 0.001 for argmax")
+    if top_k is not None and top_k < 1:
+        raise DataError(f"top-k must be at least 1 (got {top_k})")
+    if top_p is not None and not (0 < top_p <= 1):
+        raise DataError(f"top-p must be in (0, 1] (got {top_p})")
+
+
+def filter_logits(logits: Tensor, temperature: float, top_k: int | None = None, top_p: float | None = None) -> Tensor:
+    """(B, V) logits -> logits with temperature applied and everything outside top-k / top-p set to -inf."""
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        sorted_drop = cumulative - sorted_logits.softmax(-1) >= top_p  # keep the smallest prefix reaching mass p
+        drop = torch.zeros_like(sorted_drop).scatter(-1, order, sorted_drop)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits
+
+
+def prepare_prime(vocab: Vocab, prime: str, skip_unknown: bool = False) -> tuple[str, list[str]]:
+    """Apply the unknown-character policy: an error naming them, or (skip_unknown) drop them and report which."""
+    unknown = vocab.unknown(prime)
+    if unknown and not skip_unknown:
+        raise DataError(
+            f"the prompt has characters the model never saw: {''.join(unknown)!r}; "
+            "remove them or pass --skip-unknown to drop them"
+        )
+    return "".join(c for c in prime if c not in set(unknown)), unknown
+
+
+@torch.no_grad()
+def generate(
+    model: CharModel,
+    vocab: Vocab,
+    prime: str = "",
+    length: int | None = 200,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+) -> Iterator[str]:
+    """Yield characters one at a time (``length=None``: forever). Memory stays constant: only the state is kept.
+
+    The prime must hold only known characters (see ``prepare_prime``); an empty prime starts after a newline
+    (or a random symbol if the corpus has none).
+    """
+    check_sampling(temperature, top_k, top_p)
+    was_training = model.training
+    model.eval()
+    device = model.head.weight.device
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed if seed is not None else int.from_bytes(os.urandom(7)))  # leaves the global RNG alone
+    try:
+        states = model.initial_state(1)
+        if prime:
+            ids = torch.from_numpy(vocab.encode(prime).astype("int64")).to(device)
+            logits, states = model.forward(ids[None, :], states)
+            logits = logits[:, -1]
+        elif "\n" in vocab.chars:
+            logits, states = model.step(torch.tensor([vocab.chars.index("\n")], device=device), states)
+        else:
+            logits = torch.zeros(1, len(vocab), device=device)
+        produced = 0
+        while length is None or produced < length:
+            if temperature < GREEDY_BELOW:
+                next_id = logits.argmax(-1)
+            else:
+                probs = filter_logits(logits, temperature, top_k, top_p).softmax(-1)
+                next_id = torch.multinomial(probs, 1, generator=generator)[:, 0]
+            yield vocab.chars[int(next_id)]
+            produced += 1
+            logits, states = model.step(next_id, states)
+    finally:
+        model.train(was_training)
