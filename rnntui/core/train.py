@@ -285,15 +285,15 @@ class Trainer:
             self.vocab = self.dataset.vocab
         del text
         self.streams = Streams(self.dataset.train, c.batch_size, c.seq_len)
-        self.model = model_from_config(c, len(self.vocab))
-        self.n_params = count_parameters(self.model)
+        with torch.device("meta"):  # count the parameters without allocating them
+            self.n_params = count_parameters(model_from_config(c, len(self.vocab)))
         need, have = estimate_memory(c, self.n_params, len(self.vocab)), available_memory(self.device)
         if have is not None and need > 0.8 * have:
             raise ConfigError(
                 f"this model needs about {need / 2**30:.1f} GiB to train but only {have / 2**30:.1f} GiB is free; "
                 "lower --hidden, --layers, --batch-size or --seq-len"
             )
-        self.model.to(self.device)
+        self.model = model_from_config(c, len(self.vocab)).to(self.device)
         self.optimizer = OPTIMIZERS[c.optimizer](self.model.parameters(), c)
         self.step = 0
         self.best_val_loss = math.inf
@@ -481,9 +481,19 @@ class Trainer:
         seconds_per_step = None
         reason = None
         while (reason := self._budget_spent()) is None:
-            started = time.perf_counter()
-            try:
+            try:  # the step, its evaluation, checkpoint and sample; yielded after, so a failure leaves no half
+                started = time.perf_counter()
                 loss, norm, lr = self.train_step()
+                dt = time.perf_counter() - started
+                self.train_time += dt
+                seconds_per_step = dt if seconds_per_step is None else 0.9 * seconds_per_step + 0.1 * dt
+                produced = [events.Step(self.step, self.step / self.streams.per_epoch, loss, lr, norm,
+                                        c.batch_size * c.seq_len / dt, self.train_time, self._eta(seconds_per_step))]
+                finished = self._budget_spent() is not None
+                if self.step % c.eval_every == 0 or finished:
+                    produced += self._eval_and_checkpoint()
+                if self.step % c.sample_every == 0 or finished:
+                    produced.append(self._sample_event())
             except FloatingPointError as e:
                 kept = checkpoint.resolve(self.ckpt_dir).name if any(self.ckpt_dir.glob("step-*.json")) else None
                 yield events.Error(
@@ -497,26 +507,20 @@ class Trainer:
                                    traceback.format_exc())
                 reason = "error"
                 break
-            dt = time.perf_counter() - started
-            self.train_time += dt
-            seconds_per_step = dt if seconds_per_step is None else 0.9 * seconds_per_step + 0.1 * dt
-            yield events.Step(self.step, self.step / self.streams.per_epoch, loss, lr, norm,
-                              c.batch_size * c.seq_len / dt, self.train_time, self._eta(seconds_per_step))
-            finished = self._budget_spent() is not None
-            if self.step % c.eval_every == 0 or finished:
-                yield from self._eval_and_checkpoint()
-            if self.step % c.sample_every == 0 or finished:
-                yield self._sample_event()
+            yield from produced
         yield events.Done(self.step, reason, None if math.isinf(self.best_val_loss) else self.best_val_loss,
                           self.train_time)
 
-    def _eval_and_checkpoint(self) -> Iterator[events.Event]:
+    def _eval_and_checkpoint(self) -> list[events.Event]:
         val = self.evaluate()
+        if val is not None and not math.isfinite(val):
+            raise FloatingPointError(f"the validation loss became {val} at step {self.step}")
         self.last_val_loss = val
+        produced: list[events.Event] = []
         if val is not None:
             self.best_val_loss = min(self.best_val_loss, val)
-            yield events.Eval(self.step, val, events.bits(val), self.best_val_loss, self.train_time)
-        yield self.save_checkpoint()
+            produced.append(events.Eval(self.step, val, events.bits(val), self.best_val_loss, self.train_time))
+        return [*produced, self.save_checkpoint()]
 
     def _sample_event(self) -> events.Sample:
         text = self.sample(seed=self.config.seed + self.step)

@@ -1,0 +1,106 @@
+"""The training loop: events, schedules, clipping, divergence."""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rnntui.core import checkpoint
+from rnntui.core.train import PRESETS, TrainConfig, Trainer, apply_preset, learning_rate
+
+from test_checkpoint import tiny_config
+
+
+def test_events_in_order_and_loss_falls(small_text, tmp_path):
+    trainer = Trainer(tiny_config(small_text, max_steps=60, eval_every=20, sample_every=30, dropout=0.0),
+                      tmp_path / "run")
+    got = list(trainer.run())
+    kinds = [e.type for e in got]
+    assert kinds[0] == "started" and kinds[-1] == "done"
+    steps = [e for e in got if e.type == "step"]
+    evals = [e for e in got if e.type == "eval"]
+    samples = [e for e in got if e.type == "sample"]
+    assert [e.step for e in evals] == [20, 40, 60] and [e.step for e in samples] == [30, 60]
+    assert evals[-1].val_loss < evals[0].val_loss < math.log(len(trainer.vocab)) + 0.5
+    assert sum(e.loss for e in steps[-10:]) < sum(e.loss for e in steps[:10])
+    assert all(e.grad_norm > 0 and e.chars_per_sec > 0 for e in steps)
+    assert samples[0].val_loss == evals[0].val_loss or samples[0].step == 30
+    assert got[-1].reason == "max_steps" and got[-1].best_val_loss == min(e.val_loss for e in evals)
+
+
+def test_max_time_budget(small_text, tmp_path):
+    trainer = Trainer(tiny_config(small_text, max_time=0.5, eval_every=10_000), tmp_path / "run")
+    done = list(trainer.run())[-1]
+    assert done.reason == "max_time" and 0.5 <= done.elapsed < 5
+
+
+def test_learning_rate_schedules():
+    cosine = TrainConfig(lr=1.0, schedule="cosine", warmup_steps=10, min_lr_ratio=0.1)
+    assert learning_rate(cosine, 0, 0, 0.0) == pytest.approx(0.1)
+    assert learning_rate(cosine, 9, 0, 0.01) == pytest.approx(1.0)
+    assert learning_rate(cosine, 50, 0, 0.5) == pytest.approx(0.55)
+    assert learning_rate(cosine, 100, 0, 1.0) == pytest.approx(0.1)
+    decay = TrainConfig(lr=1.0, schedule="decay", decay_rate=0.5, decay_after=2)
+    assert [learning_rate(decay, 0, e, None) for e in (0.5, 1.9, 2.0, 3.1, 4.0)] == [1, 1, 0.5, 0.25, 0.125]
+    assert learning_rate(TrainConfig(lr=0.3), 1000, 5, 0.9) == 0.3
+
+
+def test_clipping_by_value_and_by_norm_log_the_pre_clip_norm(small_text, tmp_path):
+    for mode in ("value", "norm"):
+        trainer = Trainer(tiny_config(small_text, max_steps=1, clip=1e-4, clip_mode=mode), tmp_path / mode)
+        loss, norm, _ = trainer.train_step()
+        assert norm > 1e-3  # the logged norm is the one before clipping
+    grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
+    assert torch.nn.utils.get_total_norm(grads) <= 1e-4 * 1.01
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(small_text, tmp_path):
+    trainer = Trainer(tiny_config(small_text, max_steps=50, eval_every=5), tmp_path / "run")
+    stream = trainer.run()
+    for event in stream:
+        if event.type == "sample" and event.step == 10:
+            with torch.no_grad():
+                trainer.model.head.bias[0] = float("nan")
+    errors = [e for e in [*stream]]  # nothing left: the loop already ended
+    assert errors == []
+    log = (tmp_path / "run" / "events.jsonl").read_text()
+    assert '"type": "error"' in log and "became nan at step 11" in log and "step-00000010" in log
+    assert '"reason": "error"' in log
+    tensors, meta = checkpoint.load(tmp_path / "run")
+    assert meta["step"] == 10 and all(torch.isfinite(t).all() for k, t in tensors.items() if k.startswith("model."))
+
+
+def test_every_preset_is_valid():
+    for name in PRESETS:
+        config = apply_preset(name)
+        assert config.preset == name
+    mcr = apply_preset("min-char-rnn")
+    assert (mcr.cell, mcr.n_layer, mcr.n_hidden, mcr.seq_len, mcr.batch_size, mcr.optimizer, mcr.lr,
+            mcr.clip_mode, mcr.clip) == ("rnn", 1, 100, 25, 1, "adagrad", 0.1, "value", 5.0)
+    cr = apply_preset("char-rnn")
+    assert (cr.n_layer, cr.n_hidden, cr.seq_len, cr.batch_size, cr.optimizer, cr.lr, cr.alpha, cr.decay_rate,
+            cr.decay_after) == (2, 128, 50, 50, "rmsprop", 2e-3, 0.95, 0.97, 10)
+
+
+def test_char_rnn_preset_matches_char_rnn_parameter_count(shakespeare, tmp_path):
+    trainer = Trainer(apply_preset("char-rnn", corpus=str(shakespeare), n_embd=65, max_steps=1), tmp_path / "r")
+    # char-rnn feeds one-hot vectors; with an embedding of size 65 the cells and head have exactly char-rnn's
+    # 240,321 weights and biases (its i2h and h2h layers both have biases, like PyTorch's b_ih and b_hh), plus
+    # the 65x65 embedding table.
+    assert trainer.n_params == 240_321 + 65 * 65
+
+
+def test_core_never_imports_the_ui():
+    modules = [f"rnntui.core.{p.stem}" for p in Path("rnntui/core").glob("*.py") if p.stem != "__init__"]
+    probe = (f"import sys, importlib; [importlib.import_module(m) for m in {modules!r}]; "
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).parents[1]).stdout
+    assert out.strip() == "[]"
+    lint = Path(sys.executable).with_name("lint-imports")
+    if lint.exists():
+        result = subprocess.run([str(lint)], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+        assert result.returncode == 0, result.stdout
