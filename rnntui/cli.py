@@ -9,7 +9,7 @@ import sys
 from rnntui import __version__
 
 # subcommand -> module in rnntui.commands with add_parser(subparsers) and run(args) -> exit code
-COMMANDS = ("train", "sample", "runs")
+COMMANDS = ("train", "sample", "runs", "corpora")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ MODEL_OPTIONS = {
     "clip_mode": "clip_mode", "max_steps": "max_steps", "max_time": "max_time", "eval_every": "eval_every",
     "sample_every": "sample_every", "sample_length": "sample_length", "seed": "seed", "device": "device",
     "val_fraction": "val_fraction", "encoding": "encoding", "keep": "keep_checkpoints",
+    "normalize_newlines": "normalize_newlines", "include": "include", "exclude": "exclude",
 }
 
 
@@ -45,7 +46,15 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sample-every", type=int, help="write a sample every N steps")
     p.add_argument("--sample-length", type=int, help="characters per training sample")
     p.add_argument("--val-fraction", type=float, help="last fraction of the text used for validation (0.1)")
-    p.add_argument("--encoding", help="text encoding of a corpus file (utf-8)")
+    p.add_argument("--encoding", help="text encoding of a corpus file or directory (utf-8)")
+    p.add_argument("--no-normalize-newlines", dest="normalize_newlines", action="store_false", default=None,
+                   help="keep CRLF and CR line endings (by default they become LF)")
+    p.add_argument("--include", action="append", metavar="GLOB",
+                   help="in a directory corpus, read only files matching GLOB (repeatable), e.g. '*.py'")
+    p.add_argument("--exclude", action="append", metavar="GLOB",
+                   help="in a directory corpus, leave out files and directories matching GLOB (repeatable)")
+    p.add_argument("--corpus-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of a registered corpus, e.g. depth=12 for brackets (see `rnntui corpora show`)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu, cuda or mps")
     p.add_argument("--keep", type=int, help="checkpoints to keep besides the best (3)")
@@ -54,7 +63,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a model headless", description="Train a character-level model.")
     p.add_argument("corpus", nargs="?", metavar="PATH_OR_CORPUS",
-                   help="a text file or a corpus name (default: python-docs, see `rnntui corpora`)")
+                   help="a text file, a directory, - (stdin) or a corpus name "
+                        "(default: python-docs, see `rnntui corpora`)")
     add_model_arguments(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run exactly where its last checkpoint left off")
     p.add_argument("--run-dir", help="where to keep the run (default: a new directory under `rnntui runs`)")
@@ -63,14 +73,14 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def parse_cell_options(items: list[str]) -> dict:
+def parse_cell_options(items: list[str], option: str = "--cell-option") -> dict:
     from rnntui.core.train import ConfigError
 
     options = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
-            raise ConfigError(f"--cell-option {item!r}: write it as KEY=VALUE")
+            raise ConfigError(f"{option} {item!r}: write it as KEY=VALUE")
         try:
             options[key] = json.loads(value)
         except ValueError:
@@ -84,6 +94,8 @@ def config_from_args(args: argparse.Namespace):
     overrides = {field: getattr(args, opt) for opt, field in MODEL_OPTIONS.items() if getattr(args, opt) is not None}
     if args.corpus:
         overrides["corpus"] = args.corpus
+    if getattr(args, "corpus_option", None):
+        overrides["corpus_options"] = parse_cell_options(args.corpus_option, "--corpus-option")
     if args.cell_option:
         overrides["cell_options"] = parse_cell_options(args.cell_option)
     elif "cell" in overrides:
@@ -92,12 +104,15 @@ def config_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnntui.commands.corpora import text_progress
     from rnntui.commands.progress import print_events
     from rnntui.core.train import TrainConfig, Trainer
 
-    if args.resume:
-        budget = TrainConfig(max_steps=args.max_steps, max_time=args.max_time, device=args.device or "auto")
-        trainer = Trainer(budget, resume=Path(args.resume))
-    else:
-        trainer = Trainer(config_from_args(args), Path(args.run_dir) if args.run_dir else None)
+    with text_progress(args.corpus or "", quiet=args.quiet) as progress:  # reading and encoding a large corpus
+        if args.resume:
+            budget = TrainConfig(max_steps=args.max_steps, max_time=args.max_time, device=args.device or "auto")
+            trainer = Trainer(budget, resume=Path(args.resume), progress=progress)
+        else:
+            trainer = Trainer(config_from_args(args), Path(args.run_dir) if args.run_dir else None,
+                              progress=progress)
     return print_events(trainer, log_json=args.log_json, quiet=args.quiet)

@@ -1,4 +1,9 @@
-"""Text -> vocabulary of Unicode code points -> compact integer array -> train/validation streams for truncated BPTT."""
+"""Text -> vocabulary of Unicode code points -> compact integer array -> train/validation streams for truncated BPTT.
+
+Reading text (files, directories, stdin, registered corpora) lives in ``rnntui.core.sources``; the streaming,
+cached encoding of large texts in ``rnntui.core.textcache``. This module holds what both need: the vocabulary and
+its policy for huge alphabets, character counting, and the split into carried streams.
+"""
 
 from __future__ import annotations
 
@@ -10,33 +15,81 @@ import torch
 
 from rnntui.core.errors import UserError
 
+# The vocabulary policy. Up to MAX_VOCAB distinct characters are kept, ids stored as uint8 (<= 256 symbols) or
+# uint16. A text with more distinct characters keeps its MAX_VOCAB - 1 most frequent ones (ties: lower code point
+# first) and maps every rarer character to UNKNOWN (U+FFFD, the Unicode replacement character), which is then one
+# symbol of the vocabulary; a note says how many characters and occurrences were mapped.
+MAX_VOCAB = 65_535
+UNKNOWN = "\ufffd"
+
 
 class DataError(UserError):
     """A problem with the user's text; the message is one line that says what to do."""
 
 
-def read_text_file(path: str | Path, encoding: str = "utf-8") -> str:
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file; give a path to a text file or the name of a corpus (rnntui corpora)")
-    if path.is_dir():
-        raise DataError(f"{path} is a directory; give a text file")
-    raw = path.read_bytes()
-    if b"\x00" in raw[:1 << 20] and encoding.replace("-", "").lower().startswith("utf8"):
-        raise DataError(f"{path} looks binary (it contains NUL bytes); give a plain text file")
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as e:
-        raise DataError(
-            f"{path} is not valid {encoding}: byte 0x{raw[e.start]:02x} at offset {e.start}; "
-            "re-run with --encoding latin-1 (or the file's real encoding)"
-        ) from None
-    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+def read_text_file(path: str | Path, encoding: str = "utf-8", normalize_newlines: bool = True) -> str:
+    """A whole (small) text file as one string: BOM stripped, CRLF / CR turned into LF unless told otherwise.
+    Raises DataError naming the problem: missing, a directory, binary, or the byte offset of an invalid byte."""
+    from rnntui.core.sources import FileSource
+
+    return "".join(FileSource(path, encoding, normalize_newlines).text())
 
 
 def check_text(text: str, what: str) -> None:
     if not text.strip():
         raise DataError(f"{what} is empty or only whitespace; give a text with some content")
+
+
+def to_codes(text: str) -> np.ndarray:
+    """The code points of ``text``: uint8 for ASCII (no copy beyond the encode), else uint32."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+class CharCounts:
+    """How often each code point occurs, accumulated chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.counts = np.zeros(128, dtype=np.int64)
+        self.n = 0
+
+    def add(self, codes: np.ndarray) -> None:
+        if not len(codes):
+            return
+        c = np.bincount(codes)
+        if len(c) > len(self.counts):
+            grown = np.zeros(max(len(c), 2 * len(self.counts)), dtype=np.int64)
+            grown[: len(self.counts)] = self.counts
+            self.counts = grown
+        self.counts[: len(c)] += c
+        self.n += len(codes)
+
+    def merge(self, other: CharCounts) -> None:
+        if other.n:
+            self.add_counts(np.nonzero(other.counts)[0], other.counts[other.counts > 0])
+
+    def add_counts(self, code_points: np.ndarray, counts: np.ndarray) -> None:
+        if not len(code_points):
+            return
+        top = int(code_points.max()) + 1
+        if top > len(self.counts):
+            grown = np.zeros(max(top, 2 * len(self.counts)), dtype=np.int64)
+            grown[: len(self.counts)] = self.counts
+            self.counts = grown
+        np.add.at(self.counts, code_points.astype(np.int64), counts.astype(np.int64))
+        self.n += int(counts.sum())
+
+    def items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(code points, counts) of the characters that occur, in code point order."""
+        code_points = np.nonzero(self.counts)[0]
+        return code_points, self.counts[code_points]
+
+    @classmethod
+    def of(cls, text: str) -> CharCounts:
+        counts = cls()
+        counts.add(to_codes(text))
+        return counts
 
 
 @dataclass(frozen=True)
@@ -65,8 +118,8 @@ class Vocab:
         return sorted({c for c in text if c not in known})
 
     def encode(self, text: str) -> np.ndarray:
-        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-        table = np.frombuffer("".join(self.chars).encode("utf-32-le"), dtype=np.uint32)
+        codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        table = np.frombuffer("".join(self.chars).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         ids = np.searchsorted(table, codes)
         if len(codes) and (ids.max() >= len(table) or not np.array_equal(table[ids], codes)):
             missing = "".join(self.unknown(text))
@@ -78,21 +131,87 @@ class Vocab:
 
 
 @dataclass(frozen=True)
+class VocabPlan:
+    """A vocabulary built from character counts, with the lookup table that encodes code points into ids."""
+
+    vocab: Vocab
+    table: np.ndarray  # code point -> id, for every code point up to the largest seen
+    mapped_chars: int = 0  # distinct characters mapped to UNKNOWN by the policy
+    mapped_count: int = 0  # their occurrences
+
+    @property
+    def note(self) -> str | None:
+        if not self.mapped_chars:
+            return None
+        return (f"the text has {len(self.vocab) - 1 + self.mapped_chars:,} distinct characters, more than the "
+                f"{MAX_VOCAB:,} a vocabulary holds: the {self.mapped_chars:,} rarest ({self.mapped_count:,} "
+                f"occurrences) are mapped to U+FFFD")
+
+    def encode(self, codes: np.ndarray) -> np.ndarray:
+        try:
+            return self.table[codes]
+        except IndexError:
+            raise DataError("the text changed while it was being read; run again") from None
+
+
+def plan_vocab(counts: CharCounts, what: str = "the corpus", max_vocab: int = MAX_VOCAB) -> VocabPlan:
+    """The vocabulary of a text from its character counts, applying the policy for more than ``max_vocab``
+    distinct characters (see MAX_VOCAB). Refuses an empty or whitespace-only text."""
+    code_points, freq = counts.items()
+    if not any(not chr(int(cp)).isspace() for cp in code_points):
+        raise DataError(f"{what} is empty or only whitespace; give a text with some content")
+    mapped_chars = mapped_count = 0
+    unknown = ord(UNKNOWN)
+    if len(code_points) > max_vocab:
+        order = np.lexsort((code_points, -freq))  # most frequent first, then lower code point
+        ranked = code_points[order]
+        ranked = ranked[ranked != unknown]
+        kept = np.sort(np.append(ranked[: max_vocab - 1], unknown))
+        dropped = np.setdiff1d(code_points, kept)
+        mapped_chars = len(dropped)
+        mapped_count = int(counts.counts[dropped].sum())
+    else:
+        kept = code_points
+    vocab = Vocab(tuple(chr(int(cp)) for cp in kept))
+    dtype = vocab.dtype
+    size = int(code_points.max()) + 1
+    if mapped_chars:
+        table = np.full(size, np.searchsorted(kept, unknown), dtype=dtype)
+    else:
+        table = np.zeros(size, dtype=dtype)
+    table[kept] = np.arange(len(kept), dtype=dtype)
+    return VocabPlan(vocab, table, mapped_chars, mapped_count)
+
+
+@dataclass(frozen=True)
 class Dataset:
     vocab: Vocab
-    train: np.ndarray
+    train: np.ndarray  # 1-D unsigned integers; an np.memmap for texts encoded through the on-disk cache
     val: np.ndarray
+    name: str = ""  # what to call the text: a corpus name, a resolved path, "stdin"
+    fingerprint: str | None = None  # identifies the exact text (and how it was read); resume checks it
+    notes: tuple[str, ...] = ()  # what the user should know: files skipped, characters mapped to U+FFFD
+
+
+def split_dataset(vocab: Vocab, data: np.ndarray, val_fraction: float = 0.1, **extra) -> Dataset:
+    """Contiguous split: the first (1 - val_fraction) of the text trains, the rest validates (nanoGPT's convention)."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise DataError(f"validation fraction must be in [0, 1), got {val_fraction}")
+    n_train = int(len(data) * (1.0 - val_fraction))  # nanoGPT: 1,003,854 / 111,540 on tinyshakespeare
+    return Dataset(vocab, data[:n_train], data[n_train:], **extra)
 
 
 def make_dataset(text: str, val_fraction: float = 0.1, what: str = "the corpus") -> Dataset:
-    """Contiguous split: the first (1 - val_fraction) of the text trains, the rest validates (nanoGPT's convention)."""
+    """A dataset from a text held in memory (the vocabulary policy applies; see MAX_VOCAB)."""
     check_text(text, what)
     if not 0.0 <= val_fraction < 1.0:
         raise DataError(f"validation fraction must be in [0, 1), got {val_fraction}")
-    vocab = Vocab.from_text(text)
-    data = vocab.encode(text)
-    n_train = int(len(data) * (1.0 - val_fraction))  # nanoGPT: 1,003,854 / 111,540 on tinyshakespeare
-    return Dataset(vocab, data[:n_train], data[n_train:])
+    codes = to_codes(text)
+    counts = CharCounts()
+    counts.add(codes)
+    plan = plan_vocab(counts, what)
+    notes = (plan.note,) if plan.note else ()
+    return split_dataset(plan.vocab, plan.encode(codes), val_fraction, name=what, notes=notes)
 
 
 class Streams:
@@ -127,20 +246,19 @@ class Streams:
 
 def eval_chunks(data: np.ndarray, n_streams: int = 64, seq_len: int = 256):
     """Every symbol of ``data`` (after the first) as a target exactly once: yields (inputs, targets, reset) chunks,
-    as n_streams carried streams and then one stream for the remainder."""
+    as n_streams carried streams and then one stream for the remainder. Only the current window is copied out of
+    ``data``, so a memory-mapped split is never loaded whole."""
     n = len(data) - 1
     if n < 1:
         return
     n_streams = max(1, min(n_streams, n // seq_len or 1))
     stream_len = n // n_streams
-    main = torch.from_numpy(data[: n_streams * stream_len + 1].astype(np.int64))
-    starts = torch.arange(n_streams) * stream_len
+    starts = np.arange(n_streams) * stream_len
     for t0 in range(0, stream_len, seq_len):
         t1 = min(t0 + seq_len, stream_len)
-        idx = starts[:, None] + torch.arange(t0, t1 + 1)[None, :]
-        window = main[idx]
+        window = torch.from_numpy(data[starts[:, None] + np.arange(t0, t1 + 1)[None, :]].astype(np.int64))
         yield window[:, :-1], window[:, 1:], t0 == 0
     rest = n - n_streams * stream_len
     if rest:
-        tail = torch.from_numpy(data[n - rest :].astype(np.int64))
+        tail = torch.from_numpy(np.asarray(data[n - rest :]).astype(np.int64))
         yield tail[None, :-1], tail[None, 1:], True

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from rnntui import __version__, events
 from rnntui.core import checkpoint, runs
 from rnntui.core.cells import count_parameters
-from rnntui.core.data import Dataset, Streams, Vocab, eval_chunks, make_dataset
+from rnntui.core.data import Dataset, Streams, Vocab, eval_chunks
 from rnntui.core.errors import UserError
 from rnntui.core.model import CharModel, detach
 from rnntui.core.sampling import generate
@@ -30,8 +30,13 @@ class ConfigError(UserError):
 
 @dataclass
 class TrainConfig:
-    corpus: str = "python-docs"  # a registered corpus name or a path to a text file
+    corpus: str = "python-docs"  # a registered corpus name, a path to a text file or directory, or "-" (stdin)
     encoding: str = "utf-8"
+    normalize_newlines: bool = True  # CRLF and lone CR become LF (a leading BOM is always dropped)
+    include: list[str] = field(default_factory=list)  # globs: the files of a directory corpus to read ...
+    exclude: list[str] = field(default_factory=list)  # ... and the files and directories to leave out
+    corpus_options: dict[str, Any] = field(default_factory=dict)  # a registered corpus's options (e.g. depth=8)
+    corpus_fingerprint: str | None = None  # set by the Trainer: identifies the exact text; resume checks it
     val_fraction: float = 0.1
     cell: str = "lstm"
     cell_options: dict[str, Any] = field(default_factory=dict)
@@ -189,18 +194,25 @@ def estimate_memory(c: TrainConfig, n_params: int, vocab_size: int) -> int:
     return 4 * (4 * n_params + c.batch_size * c.seq_len * per_position)
 
 
-def load_text(spec: str, encoding: str = "utf-8") -> tuple[str, str]:
-    """A corpus name or a file path -> (text, display name)."""
-    from rnntui.core.data import read_text_file
-    from rnntui.plugins import get_registry
+def load_text(spec: str, encoding: str = "utf-8", normalize_newlines: bool = True) -> tuple[str, str]:
+    """A corpus name or a file path -> (the whole text, display name). For small texts; training streams the
+    text through ``load_dataset`` instead, so it never needs to fit in one string."""
+    from rnntui.core.sources import open_source
 
-    registry = get_registry()
-    if spec in registry.corpora and not Path(spec).exists():
-        return "".join(registry.corpora[spec].read()), spec
-    if Path(spec).exists() or os.sep in spec or "." in spec:
-        return read_text_file(spec, encoding), str(Path(spec).resolve())
-    registry.corpus(spec)  # raises the "no such corpus" message listing the choices
-    raise AssertionError
+    source = open_source(spec, encoding, normalize_newlines)
+    try:
+        return "".join(source.text()), source.name
+    finally:
+        source.close()
+
+
+def load_dataset(c: TrainConfig, progress=None) -> Dataset:
+    """The configuration's corpus, encoded (through the on-disk cache when large) and split. ``progress``, if
+    given, receives rnntui.core.sources.TextProgress reports (reading, encoding, notes such as skipped files)."""
+    from rnntui.core.textcache import load_dataset as load
+
+    return load(c.corpus, c.val_fraction, encoding=c.encoding, normalize_newlines=c.normalize_newlines,
+                include=c.include, exclude=c.exclude, options=c.corpus_options, progress=progress)
 
 
 def model_from_config(c: TrainConfig, vocab_size: int) -> CharModel:
@@ -257,7 +269,8 @@ class Trainer:
     """One training run. Construction checks everything (config, text, memory) and raises a UserError before
     anything is written; ``run()`` then yields events until the budget is spent or the consumer stops asking."""
 
-    def __init__(self, config: TrainConfig, run_dir: Path | None = None, resume: Path | None = None):
+    def __init__(self, config: TrainConfig, run_dir: Path | None = None, resume: Path | None = None,
+                 progress=None):
         self.resumed_from = None
         if resume is not None:
             tensors, meta = checkpoint.load(resume)
@@ -275,15 +288,15 @@ class Trainer:
             meta = self.resumed_from[1]
             self.vocab = Vocab(tuple(meta["vocab"]))
             self.corpus_name = meta["corpus"]
-            text, _ = load_text(c.corpus, c.encoding)
-            if Vocab.from_text(text) != self.vocab:
+            self.dataset = load_dataset(c, progress)
+            if self.dataset.vocab != self.vocab or (
+                    c.corpus_fingerprint is not None and self.dataset.fingerprint != c.corpus_fingerprint):
                 raise ConfigError(f"the corpus {c.corpus} changed since this run started; resume needs the same text")
-            self.dataset = make_dataset(text, c.val_fraction, what=c.corpus)
         else:
-            text, self.corpus_name = load_text(c.corpus, c.encoding)
-            self.dataset = make_dataset(text, c.val_fraction, what=c.corpus)
+            self.dataset = load_dataset(c, progress)
+            self.corpus_name = self.dataset.name
             self.vocab = self.dataset.vocab
-        del text
+            self.config = c = replace(c, corpus_fingerprint=self.dataset.fingerprint)
         self.streams = Streams(self.dataset.train, c.batch_size, c.seq_len)
         with torch.device("meta"):  # count the parameters without allocating them
             self.n_params = count_parameters(model_from_config(c, len(self.vocab)))
