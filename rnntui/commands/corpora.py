@@ -142,12 +142,17 @@ def run_list(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("name", "plugin", "size", "offline")
-    table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=72)
-    for r in rows:
-        offline = "yes" if r["offline"] else "no (fetch)" if r["url"] else "no"
-        table.add_row(r["name"], r["plugin"], _human(r["size"]), offline, r["description"].split(". ")[0])
     console = Console(highlight=False)
+    cells = [(r["name"], r["plugin"], _human(r["size"]), "yes" if r["offline"] else "no (fetch)" if r["url"] else "no",
+              r["description"].split(". ")[0]) for r in rows]
+    table = Table()
+    for k, column in enumerate(("name", "plugin", "size", "offline")):
+        table.add_column(column, no_wrap=True, min_width=max([len(column)] + [len(c[k]) for c in cells]))
+    fixed = sum(max([len(h)] + [len(c[k]) for c in cells]) for k, h in enumerate(("name", "plugin", "size", "offline")))
+    room = max(16, console.width - fixed - 16)  # borders and padding of five columns
+    table.add_column("description", no_wrap=True, overflow="ellipsis", max_width=room)
+    for c in cells:
+        table.add_row(*c[:4], c[4] if len(c[4]) <= room else c[4][: room - 1] + "…")
     console.print(table)
     if any(r["url"] and not r["offline"] for r in rows):
         console.print("download one with `rnntui corpora fetch NAME` (verified by sha256), or place a copy by hand "

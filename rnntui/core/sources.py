@@ -151,7 +151,9 @@ def _bad_bytes(e: UnicodeDecodeError, base: int, encoding: str, what: str, skip:
     byte = e.object[e.start] if e.start < len(e.object) else None
     if skip:
         raise SkipDocument(f"not valid {encoding} at byte {position}")
-    shown = f"byte 0x{byte:02x}" if byte is not None else "an incomplete character"
+    shown = f"byte 0x{byte:02x}" if byte is not None else "a byte"
+    if "end of data" in (e.reason or ""):
+        shown = f"an incomplete character at the end ({shown})"
     raise DataError(f"{what} is not valid {encoding}: {shown} at offset {position}; "
                     "re-run with --encoding latin-1 (or the file's real encoding)") from None
 

@@ -112,22 +112,24 @@ def arithmetic(chars: int = 1_000_000, digits: int = 4, seed: int = 0) -> Iterat
 
 
 PROBES = {
-    "hello": (hello, "the lectures' h-e-l-l-o toy. The word 'hello' on every line: after the first 'l' comes "
-              "another 'l', after the second an 'o', so even this needs a hidden state that remembers one step "
-              "back; a working cell reaches a loss near zero within a few hundred steps."),
-    "brackets": (brackets, "balanced nested brackets, a test of memory for structure. Lines of (), [], {} "
-                 "(and <> with kinds=4), each `length` brackets long, nested at most `depth` deep. Opening and "
+    "hello": (hello, "the lectures' h-e-l-l-o toy (a test of the shortest memory). The word 'hello' on every "
+              "line: after the first 'l' comes another 'l', after the second an 'o', so even this needs a hidden "
+              "state that remembers one step back; a working cell reaches a loss near zero within a few hundred "
+              "steps."),
+    "brackets": (brackets, "balanced nested brackets (a test of memory for structure). Lines of (), [], {} (and "
+                 "<> with kinds=4), each `length` brackets long, nested at most `depth` deep. Opening and "
                  "closing are coin flips, but each closing bracket must match the last unclosed one: the loss on "
                  "closing brackets falls only if the cell keeps a stack of open brackets, like the closing braces "
                  "and code depth of the char-rnn studies. Raise `depth` to probe memory; the best possible loss "
                  "is the entropy of the coin flips and kinds."),
-    "copy": (copy, "reproduce a random string after a delay, a test of memory span. Each line holds a random "
-             "string of `length` letters (from `alphabet`), `delay` dashes, '>', and the same string again. The "
-             "first copy is unpredictable (ln(alphabet) nats a letter); the second is predictable only by a cell "
-             "that remembers it across the delay, so the loss on it measures memory span. Lengthen `delay` until "
-             "a cell fails."),
-    "arithmetic": (arithmetic, "additions written as text, 'a+b=c' (the task of Jozefowicz et al. 2015, "
-                   "without distractors). The operands are random, the sum is fully determined. The loss on the "
-                   "digits after '=' shows whether the cell learned to add and carry; since the sum is written "
-                   "most significant digit first, it must work out the carries before writing them."),
+    "copy": (copy, "a random string, then the same again after a delay (a test of memory span). Each line holds "
+             "a random string of `length` letters (from `alphabet`), `delay` dashes, '>', and the same string "
+             "again. The first copy is unpredictable (ln(alphabet) nats a letter); the second is predictable only "
+             "by a cell that remembers it across the delay, so the loss on it measures memory span. Lengthen "
+             "`delay` until a cell fails."),
+    "arithmetic": (arithmetic, "additions written as text (a test of learning an algorithm). Lines 'a+b=c', the "
+                   "task of Jozefowicz et al. (2015) without distractors: the operands are random, the sum is "
+                   "fully determined. The loss on the digits after '=' shows whether the cell learned to add and "
+                   "carry; since the sum is written most significant digit first, it must work out the carries "
+                   "before writing them."),
 }
