@@ -112,7 +112,8 @@ class Registry:
             pass
         if ("cell", name) in self.rejected:
             plugin, error = self.rejected[("cell", name)]
-            raise LookupError(f"cell {name!r} of plugin {plugin!r} is not offered: {error.message.splitlines()[0]} "
+            reason = error.message.splitlines()[0].removeprefix(f"cell {name!r}: ").removesuffix(" (not offered)")
+            raise LookupError(f"cell {name!r} of plugin {plugin!r} is not offered: {reason} "
                               "(`rnntui plugins` shows the details)") from None
         raise LookupError(f"no cell named {name!r}; choose one of: {', '.join(sorted(self.cells))} "
                           "(`rnntui cells` describes them)") from None
@@ -576,7 +577,8 @@ class _Builder:
                 validate_corpus(obj)
         except (CellValidationError, ValueError) as e:
             tb = getattr(e, "traceback", "")
-            error = self.fail(info, "validation", f"{kind} {label!r} is not offered: {e}", tb, item=label)
+            message = str(e) if str(e).startswith(f"{kind} {label!r}") else f"{kind} {label!r}: {e}"
+            error = self.fail(info, "validation", f"{message} (not offered)", tb, item=label)
             if isinstance(name, str):
                 registry.rejected[(kind, name)] = (info.name, error)
             return
