@@ -6,13 +6,18 @@ import json
 import math
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn
 
 from rnntui import events
 
 
 def _fmt(x: float | None, spec: str = ".4f") -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 def print_events(trainer, log_json: str | None = None, quiet: bool = False) -> int:
@@ -22,8 +27,8 @@ def print_events(trainer, log_json: str | None = None, quiet: bool = False) -> i
     log = open(log_json, "a", encoding="utf-8") if log_json else None
     total = trainer.config.max_steps
     progress = Progress(
-        TextColumn("step {task.completed:>6.0f}"), BarColumn(bar_width=24), TextColumn("{task.fields[stats]}"),
-        TimeRemainingColumn(), console=console, transient=True, disable=quiet or not console.is_terminal,
+        TextColumn("step {task.completed:>6.0f}"), BarColumn(bar_width=20), TextColumn("{task.fields[stats]}"),
+        console=console, transient=True, disable=quiet or not console.is_terminal,
     )
     task = progress.add_task("train", total=total, stats="")
     last_val = None
@@ -44,8 +49,10 @@ def print_events(trainer, log_json: str | None = None, quiet: bool = False) -> i
                         )
                     case events.Step():
                         bpc = f" val {_fmt(last_val)} ({_fmt(last_val and events.bits(last_val), '.3f')} bpc)"
+                        eta = "" if event.eta is None else f"  ETA {_duration(event.eta)}"
                         progress.update(task, completed=event.step, stats=(
-                            f"loss {event.loss:.4f}{bpc}  {event.chars_per_sec:,.0f} chars/s  lr {event.lr:.2e}"))
+                            f"loss {event.loss:.4f}{bpc}  {event.chars_per_sec:,.0f} chars/s  lr {event.lr:.2e}"
+                            f"  |g| {event.grad_norm:.2f}{eta}"))
                     case events.Eval():
                         last_val = event.val_loss
                         progress.console.print(

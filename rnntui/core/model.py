@@ -61,4 +61,4 @@ class CharModel(nn.Module):
 
 def detach(states: States) -> States:
     """Cut the graph at a batch boundary (truncated BPTT) while keeping the values."""
-    return [tuple(s.detach() for s in state) for state in states]
+    return [tuple(s.detach().float() for s in state) for state in states]  # carried in full precision

@@ -68,6 +68,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     seed: int = 1337
     device: str = "auto"
+    precision: str = "fp32"  # fp32, bf16 (autocast; fast on CPUs with AMX/AVX-512 BF16 and on recent GPUs), auto
     preset: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -126,7 +127,8 @@ def validate(c: TrainConfig) -> None:
     if not (math.isfinite(c.clip) and c.clip >= 0):
         raise ConfigError(f"clip must be 0 (off) or a positive number (got {c.clip})")
     choices = {"optimizer": (c.optimizer, OPTIMIZERS), "schedule": (c.schedule, SCHEDULES),
-               "clip_mode": (c.clip_mode, ("norm", "value")), "device": (c.device, ("auto", "cpu", "cuda", "mps"))}
+               "clip_mode": (c.clip_mode, ("norm", "value")), "device": (c.device, ("auto", "cpu", "cuda", "mps")),
+               "precision": (c.precision, ("fp32", "bf16", "auto"))}
     for name, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"{name.replace('_', '-')} {value!r} is not one of: {', '.join(allowed)}")
@@ -169,6 +171,26 @@ def pick_device(name: str) -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("--device mps: Apple's MPS is not available here; use --device cpu or auto")
     return torch.device(name)
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 matrix products run natively here (AMX or AVX-512 BF16 on the CPU, Ampere+ GPUs)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    if precision == "bf16" or (precision == "auto" and fast_bf16(device)):
+        return torch.bfloat16
+    return None
 
 
 def available_memory(device: torch.device) -> int | None:
@@ -307,6 +329,7 @@ class Trainer:
                 "lower --hidden, --layers, --batch-size or --seq-len"
             )
         self.model = model_from_config(c, len(self.vocab)).to(self.device)
+        self.amp_dtype = autocast_dtype(c.precision, self.device)
         self.optimizer = OPTIMIZERS[c.optimizer](self.model.parameters(), c)
         self.step = 0
         self.best_val_loss = math.inf
@@ -328,6 +351,12 @@ class Trainer:
             "config": self.config.to_json(), "corpus": self.corpus_name, "vocab": "".join(self.vocab.chars),
             "n_params": self.n_params, "created": time.strftime("%Y-%m-%d %H:%M:%S"), "rnntui": __version__,
         })
+
+    def _cell_name(self) -> str:
+        """The run's cell and the plugin it comes from, for error messages."""
+        from rnntui.plugins import describe_cell
+
+        return describe_cell(self.config.cell)
 
     def _cell_origin(self) -> dict[str, str]:
         from rnntui.plugins import get_registry
@@ -400,8 +429,9 @@ class Trainer:
             x, y = x.to(self.device), y.to(self.device)
             if reset or states is None:
                 states = self.model.initial_state(x.shape[0])
-            logits, states = self.model(x, states)
-            total += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+            with self._autocast():
+                logits, states = self.model(x, states)
+            total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").item()
             count += y.numel()
         self.model.train()
         return total / count
@@ -439,6 +469,10 @@ class Trainer:
             left.append(c.max_time - self.train_time)
         return max(0.0, min(left)) if left else None
 
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
+
     def train_step(self) -> tuple[float, float, float]:
         """One optimizer step -> (loss in nats/char, pre-clip gradient norm, learning rate)."""
         c, model = self.config, self.model
@@ -450,8 +484,9 @@ class Trainer:
         lr = learning_rate(c, self.step, epoch, self._progress())
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        logits, states = model(x, self.states)
-        loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())
+        with self._autocast():
+            logits, states = model(x, self.states)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         loss_value = loss.item()
         if not math.isfinite(loss_value):
             raise FloatingPointError(f"the loss became {loss_value} at step {self.step + 1}")
@@ -510,14 +545,14 @@ class Trainer:
             except FloatingPointError as e:
                 kept = checkpoint.resolve(self.ckpt_dir).name if any(self.ckpt_dir.glob("step-*.json")) else None
                 yield events.Error(
-                    f"{e}: training stopped; "
+                    f"{e} ({self._cell_name()}): training stopped; "
                     + (f"the last good checkpoint ({kept}) is kept; " if kept else "")
                     + "lower --lr or set --clip (e.g. --clip 1)", self.step + 1)
                 reason = "error"
                 break
             except Exception as e:  # a plugin cell that raises: report it with its traceback and stop cleanly
-                yield events.Error(f"step {self.step + 1} failed: {e.__class__.__name__}: {e}", self.step + 1,
-                                   traceback.format_exc())
+                yield events.Error(f"step {self.step + 1} failed in {self._cell_name()}: {e.__class__.__name__}: {e}",
+                                   self.step + 1, traceback.format_exc())
                 reason = "error"
                 break
             yield from produced
