@@ -130,3 +130,49 @@ def from_dict(data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES[data["type"]]
     names = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# -- events of the engine (rnntui.engine), which runs a Trainer in its own process ---------------------------------
+# The core never produces these; the engine adds them to the stream it sends the app.
+
+
+@dataclass(frozen=True)
+class RunState(Event):
+    """The run's process changed state: "starting", "running", "paused", "finished" (training is over and the
+    process still serves generation) or "closed"."""
+
+    type: ClassVar[str] = "run_state"
+    state: str
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class GenerationStarted(Event):
+    """A prompt was accepted. ``prompt`` is what primes the model: the unknown-character policy has removed
+    ``dropped``, the characters the model never saw."""
+
+    type: ClassVar[str] = "generation_started"
+    request: int
+    prompt: str
+    dropped: str = ""
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class GenerationChunk(Event):
+    """The next characters of a continuation, drawn from the weights as they are at that step."""
+
+    type: ClassVar[str] = "generation_chunk"
+    request: int
+    text: str
+
+
+@dataclass(frozen=True)
+class GenerationDone(Event):
+    type: ClassVar[str] = "generation_done"
+    request: int
+    reason: str  # "length", "cancelled", "error"
+    message: str | None = None
+
+
+EVENT_TYPES.update({cls.type: cls for cls in (RunState, GenerationStarted, GenerationChunk, GenerationDone)})
