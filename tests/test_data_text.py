@@ -319,3 +319,11 @@ def test_resume_refuses_a_changed_corpus(tmp_path):
     path.write_text(" ".join(reversed(words.split())) * 100)  # same characters, different text
     with pytest.raises(ConfigError, match="changed since this run started"):
         Trainer(TrainConfig(max_steps=3), resume=tmp_path / "run")
+
+
+def test_an_unwritable_cache_is_a_clear_error(small_text):
+    text_cache_dir().parent.mkdir(parents=True, exist_ok=True)
+    text_cache_dir().write_text("not a directory")
+    with pytest.raises(DataError, match="could not write the encoded text to .*set RNNTUI_HOME"):
+        load_encoded(str(small_text), cache_min_chars=0)
+    assert load_encoded(str(small_text)).cache_path is None  # a small text does not need the cache

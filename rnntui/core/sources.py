@@ -394,6 +394,9 @@ class StdinSource(FileSource):
             with os.fdopen(fd, "wb") as f:
                 while block := stream.read(CHUNK_BYTES):
                     f.write(block)
+        except OSError as e:
+            os.unlink(tmp)
+            raise DataError(f"could not keep standard input in {spool}: {e.strerror or e}") from None
         except BaseException:
             os.unlink(tmp)
             raise

@@ -253,7 +253,7 @@ def _write_entry(fingerprint: str, source: TextSource, scan: _Scan, plan: VocabP
             "counts": counts.tolist(), "notes": notes, "skipped": scan.skipped, "source": source.describe(),
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         })
-        if final.exists():  # an unreadable or outdated entry (a valid one would have been used)
+        if final.exists() and _lookup(fingerprint, source.name) is None:  # unreadable or outdated: replace it
             shutil.rmtree(final, ignore_errors=True)
         try:
             os.rename(tmp, final)
@@ -305,7 +305,11 @@ def encode_source(source: TextSource, progress: ProgressFn | None = None,
         ids = np.concatenate([plan.encode(codes) for codes in scan.kept]) if scan.kept else np.zeros(0, np.uint8)
         return EncodedText(source.name, plan.vocab, ids.astype(plan.vocab.dtype, copy=False), **common)
     scan.kept = None
-    entry = _write_entry(fingerprint, source, scan, plan, notes, progress)
+    try:
+        entry = _write_entry(fingerprint, source, scan, plan, notes, progress)
+    except OSError as e:
+        raise DataError(f"could not write the encoded text to {text_cache_dir()}: {e.strerror or e}; free some "
+                        "space there, or set RNNTUI_HOME to a directory with room") from None
     encoded = _lookup(fingerprint, source.name)
     if encoded is None:
         raise DataError(f"could not read back the encoded text in {entry}; remove it and run again")
