@@ -1,0 +1,1 @@
+"""The Textual app (`rnntui`): the only part of rnntui that imports Textual."""

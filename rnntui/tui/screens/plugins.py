@@ -1,0 +1,107 @@
+"""The Plugins screen: loaded plugins, what each registered, and failures with their tracebacks."""
+
+from __future__ import annotations
+
+import asyncio
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Label, LoadingIndicator, Static
+
+
+def _error_text(error) -> str:
+    stage = getattr(error, "stage", "")
+    message = getattr(error, "message", None) or str(error)
+    item = getattr(error, "item", "")
+    head = f"{stage}{f' of {item}' if item else ''}: {message}" if stage else message
+    tb = getattr(error, "traceback", "") or ""
+    return f"{head}\n{tb}".rstrip()
+
+
+def plugin_rows(registry) -> list[dict]:
+    """One dict per plugin the registry knows (loaded, skipped or failed): name, version, source, location, what
+    it registered, its failures (with tracebacks) and why it was not loaded."""
+    rows = []
+    for key, info in getattr(registry, "plugins", {}).items():
+        errors = [_error_text(e) for e in getattr(info, "errors", [])]
+        loaded = getattr(info, "loaded", True)
+        status = "✗ failed" if errors and not (info.cells or info.corpora) else \
+            f"⚠ {len(errors)} problem(s)" if errors else "✓ loaded" if loaded else "– not loaded"
+        rows.append({"name": getattr(info, "name", key), "version": getattr(info, "version", "") or "",
+                     "source": getattr(info, "source", ""), "location": getattr(info, "location", ""),
+                     "cells": list(getattr(info, "cells", [])), "corpora": list(getattr(info, "corpora", [])),
+                     "errors": errors, "note": getattr(info, "note", ""), "status": status})
+    return rows
+
+
+def _short(text: str, width: int = 40) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class PluginsScreen(Screen[None]):
+    BINDINGS = [Binding("escape,q", "close", "Back")]
+
+    def __init__(self):
+        super().__init__()
+        self.rows: list[dict] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("Plugins", classes="screen-title")
+        yield LoadingIndicator(id="loading")
+        yield DataTable(id="plugins-table", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="plugin-detail"):
+            yield Static("", id="plugin-text", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("plugin", "version", "source", "cells", "corpora", "status")
+        self._load()
+
+    @work(exclusive=True, group="load-plugins")
+    async def _load(self) -> None:
+        def load():
+            from rnntui.plugins import get_registry
+
+            return get_registry()
+
+        table = self.query_one(DataTable)
+        try:
+            registry = await asyncio.to_thread(load)
+            self.rows = plugin_rows(registry)
+        except Exception as e:
+            self.rows = []
+            self.query_one("#plugin-text", Static).update(f"the plugin manager failed: {e}")
+        self.query_one("#loading").display = False
+        for row in self.rows:
+            table.add_row(row["name"], row["version"], row["source"], _short(", ".join(row["cells"]) or "–"),
+                          _short(", ".join(row["corpora"]) or "–"), row["status"])
+        failed = sum(1 for r in self.rows if r["errors"])
+        self.query_one(".screen-title", Label).update(
+            f"Plugins · {len(self.rows)} loaded" + (f" · {failed} with failures" if failed else ""))
+        if self.rows:
+            self._show(0)
+        table.focus()
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show(event.cursor_row)
+
+    def _show(self, index: int) -> None:
+        if not 0 <= index < len(self.rows):
+            return
+        row = self.rows[index]
+        lines = [f"{row['name']} {row['version']} · {row['source']} · {row['location']}",
+                 f"cells: {', '.join(row['cells']) or 'none'}",
+                 f"corpora: {', '.join(row['corpora']) or 'none'}"]
+        if row["note"]:
+            lines.append(f"not loaded: {row['note']}")
+        for error in row["errors"]:
+            lines += ["", "Problem (what failed was skipped; everything else works):", error]
+        self.query_one("#plugin-text", Static).update("\n".join(lines))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

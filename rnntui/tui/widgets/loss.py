@@ -1,0 +1,219 @@
+"""The loss pane: train loss (raw and smoothed) and validation loss on a textual-plot PlotWidget."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from textual import on
+from textual.app import ComposeResult
+from textual.color import Color
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual_plot import AxisFormatter, DurationFormatter, HiResMode, NumericAxisFormatter, PlotWidget
+
+from rnntui.tui.history import LossHistory, downsample, robust_limits
+
+LN2 = math.log(2.0)
+
+
+class LogAxisFormatter(AxisFormatter):
+    """Ticks for an axis that holds log10 of the values, labelled with the values themselves."""
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        lo, hi = 10**min_, 10**max_
+        for steps in ((1, 2, 5), (1, 1.5, 2, 3, 4, 5, 6, 7, 8, 9), tuple(np.arange(1, 10, 0.5)),
+                      tuple(np.arange(1, 10, 0.2)), tuple(np.arange(1, 10, 0.1))):
+            ticks = [math.log10(m * 10**p) for p in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+                     for m in steps if lo <= m * 10**p <= hi]
+            if len(ticks) >= 3:
+                break
+        if len(ticks) > max_ticks:
+            ticks = ticks[:: math.ceil(len(ticks) / max_ticks)]
+        return ticks
+
+    def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
+        return [f"{10**t:.3g}" for t in ticks]
+
+
+class LossPlot(PlotWidget):
+    """The PlotWidget, told apart from the runs screen's preview; zooming or panning it stops the auto range."""
+
+    ALLOW_MAXIMIZE = True
+    margin_top = reactive(1)
+    margin_bottom = reactive(1)
+    margin_left = reactive(7)
+
+
+class PreviewPlot(PlotWidget):
+    """A small plot of a past run's curves (the runs screen)."""
+
+    margin_top = reactive(1)
+    margin_bottom = reactive(1)
+    margin_left = reactive(6)
+
+
+class LossPane(Vertical):
+    """Train loss raw (dim) and smoothed (bright), validation loss, and chosen earlier runs, against step or time."""
+
+    smoothing = reactive(0.6)
+    log_y = reactive(False)
+    bits = reactive(False)
+    x_axis = reactive("step")  # or "time"
+    skip_outliers = reactive(True)
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.history = LossHistory()
+        self.overlays: dict[str, LossHistory] = {}
+        self.follow = True
+        self._drawn: tuple | None = None
+        self._limits: tuple[float, float] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield LossPlot(id="loss-plot")
+
+    def on_mount(self) -> None:
+        self.border_title = "Loss"
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw(force=True))
+        self._update_titles()
+        self.redraw(force=True)
+
+    # -- data ----------------------------------------------------------------------------------------------------
+
+    def set_history(self, history: LossHistory) -> None:
+        history.set_smoothing(self.smoothing)
+        self.history = history
+        self.follow = True
+        self.redraw(force=True)
+
+    def set_overlays(self, overlays: dict[str, LossHistory]) -> None:
+        for history in overlays.values():
+            history.set_smoothing(self.smoothing)
+        self.overlays = overlays
+        self._update_titles()
+        self.redraw(force=True)
+
+    # -- settings ------------------------------------------------------------------------------------------------
+
+    def watch_smoothing(self, value: float) -> None:
+        for history in (self.history, *self.overlays.values()):
+            history.set_smoothing(value)
+        self._settings_changed()
+
+    def watch_log_y(self) -> None:
+        self._settings_changed()
+
+    def watch_bits(self) -> None:
+        self._settings_changed()
+
+    def watch_x_axis(self) -> None:
+        self._settings_changed()
+
+    def watch_skip_outliers(self) -> None:
+        self._settings_changed()
+
+    def _settings_changed(self) -> None:
+        if self.is_mounted:
+            self.follow = True
+            self._update_titles()
+            self.redraw(force=True)
+
+    def _update_titles(self) -> None:
+        units = "bits/char" if self.bits else "nats/char"
+        scale = "log" if self.log_y else "linear"
+        smoothing = f"smoothing {self.smoothing:.2f}" if self.smoothing else "no smoothing"
+        y_range = "" if self.skip_outliers else " · full range"
+        self.border_title = f"Loss · {units} · {scale} · {smoothing} · x: {self.x_axis}{y_range}"
+        colors = self._colors()
+        legend = (f"[{colors['raw']}]━[/] raw  [{colors['smooth']}]━[/] train  [{colors['val']}]━[/] val")
+        if self.overlays:
+            legend += "  " + "  ".join(f"[{colors['overlays'][i % len(colors['overlays'])]}]━[/] {name[:18]}"
+                                        for i, name in enumerate(self.overlays))
+        self.border_subtitle = legend
+
+    def _colors(self) -> dict:
+        variables = self.app.get_css_variables()
+        background = Color.parse(variables.get("background", "#000000"))
+
+        def color(name: str, fade: float = 0.0) -> str:
+            try:
+                c = Color.parse(variables.get(name, "white"))
+            except Exception:
+                c = Color.parse("white")
+            return c.blend(background, fade).hex if fade else c.hex
+
+        return {"raw": color("primary", 0.55), "smooth": color("primary"), "val": color("accent"),
+                "overlays": [color(n, 0.35) for n in ("success", "secondary", "error", "warning", "foreground")]}
+
+    # -- drawing -------------------------------------------------------------------------------------------------
+
+    def _transform(self, y: np.ndarray) -> np.ndarray:
+        if self.bits:
+            y = y / LN2
+        if self.log_y:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                y = np.log10(y)
+        return y
+
+    def redraw(self, force: bool = False) -> None:
+        """Draw again if the data or the pane changed since the last time (the app calls this on a timer)."""
+        if not self.is_mounted:
+            return
+        plot = self.query_one(LossPlot)
+        width = max(plot.size.width - plot.margin_left - 2, 8)
+        key = (self.history.version, tuple(h.version for h in self.overlays.values()), width, plot.size.height)
+        if not force and key == self._drawn:
+            return
+        self._drawn = key
+        colors = self._colors()
+        axis = self.x_axis
+        plot.clear()
+        shown: list[np.ndarray] = []
+
+        def draw(x: np.ndarray, y: np.ndarray, style: str, label: str, hires=HiResMode.BRAILLE) -> None:
+            y = self._transform(y)
+            x, y = downsample(x, y, width)
+            if len(x):
+                plot.plot(x, y, line_style=style, hires_mode=hires, label=label)
+
+        for i, (name, history) in enumerate(self.overlays.items()):
+            style = colors["overlays"][i % len(colors["overlays"])]
+            curve = history.val if len(history.val) > 1 else None
+            if curve is not None:
+                draw(curve.x(axis), curve.values.view(), style, name)
+                shown.append(self._transform(curve.values.view()))
+            elif len(history.train):
+                draw(history.train.x(axis), history.smoothed.view(), style, name)
+                shown.append(self._transform(history.smoothed.view()))
+        h = self.history
+        if len(h.train):
+            x = h.train.x(axis)
+            if h.smoothing > 0:
+                draw(x, h.train.values.view(), colors["raw"], "raw")
+            draw(x, h.smoothed.view(), colors["smooth"], "train")
+            shown.append(self._transform(h.train.values.view() if not h.smoothing else h.smoothed.view()))
+        if len(h.val):
+            vx, vy = h.val.x(axis), h.val.values.view()
+            if len(vx) > 1:
+                draw(vx, vy, colors["val"], "val")
+            plot.scatter(vx, self._transform(vy), marker="●", marker_style=colors["val"])
+            shown.append(self._transform(vy))
+        plot.set_x_formatter(DurationFormatter() if axis == "time" else NumericAxisFormatter())
+        plot.set_y_formatter(LogAxisFormatter() if self.log_y else NumericAxisFormatter())
+        if self.follow:
+            limits = robust_limits(shown, self.skip_outliers)
+            self._limits = limits
+            plot.set_xlimits(None, None)
+            plot.set_ylimits(*(limits or (None, None)))
+
+    @on(PlotWidget.ScaleChanged)
+    def _user_zoomed(self, message: PlotWidget.ScaleChanged) -> None:
+        """Zooming or panning with the mouse or keys stops following the data; `f` follows again."""
+        if self._limits is None or (message.y_min, message.y_max) != self._limits:
+            self.follow = False
+
+    def follow_data(self) -> None:
+        self.follow = True
+        self.redraw(force=True)

@@ -1,0 +1,294 @@
+"""Pilot tests of the app's main flows, each against a real run in its own process (small models, small texts)."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, Select
+
+from rnntui import events
+from rnntui.engine import RunSpec
+from rnntui.tui.app import RnnApp
+from rnntui.tui.screens.dialogs import ConfirmScreen, QuitScreen, ResumeScreen
+from rnntui.tui.screens.help import HelpScreen
+from rnntui.tui.screens.new_run import NewRunScreen
+from rnntui.tui.screens.plugins import PluginsScreen
+from rnntui.tui.screens.runs import RunsScreen
+from rnntui.tui.widgets.samples import SampleEntry
+
+TINY = dict(n_layer=1, n_hidden=32, seq_len=16, batch_size=4, eval_every=20, sample_every=20, sample_length=40,
+            lr=3e-3, warmup_steps=0, schedule="constant")
+
+CRASHING_PLUGIN = '''
+import torch
+from torch import nn
+from rnntui import hookimpl
+from rnntui.core.cells import Cell
+
+
+class Exploding(Cell):
+    """A tanh cell that passes its registration check, then raises in training (batch size 3)."""
+
+    name = "exploding"
+
+    def __init__(self, input_size, hidden_size, **options):
+        super().__init__(input_size, hidden_size, **options)
+        self.lin = nn.Linear(input_size + hidden_size, hidden_size)
+
+    def step(self, x_t, state):
+        if x_t.shape[0] == 3:
+            raise RuntimeError("the exploding cell exploded")
+        h = torch.tanh(self.lin(torch.cat([x_t, state[0]], -1)))
+        return h, (h,)
+
+
+@hookimpl
+def register_cells(register):
+    register(Exploding)
+'''
+
+BROKEN_PLUGIN = "import this_module_does_not_exist\n"
+
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    """A plugin directory (as --plugins-dir gives) seen by the app and by the run's process."""
+    from rnntui.plugins import ENV_DIR_ARGS, reset_registry
+
+    directory = tmp_path / "plugins"
+    directory.mkdir()
+    (directory / "crashing.py").write_text(CRASHING_PLUGIN)
+    (directory / "broken.py").write_text(BROKEN_PLUGIN)
+    monkeypatch.setenv(ENV_DIR_ARGS, str(directory))
+    reset_registry()
+    yield directory
+    reset_registry()
+
+
+async def wait_until(pilot, predicate, what: str, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def wait_exit(app: RnnApp, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while app.is_running and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def no_children_left() -> bool:
+    deadline = time.monotonic() + 5
+    while mp.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not mp.active_children()
+
+
+def train_past_run(corpus: Path, steps: int = 20) -> Path:
+    from rnntui.core.train import Trainer, apply_preset
+
+    trainer = Trainer(apply_preset("default", corpus=str(corpus), max_steps=steps, **TINY))
+    for _ in trainer.run():
+        pass
+    return trainer.run_dir
+
+
+async def test_first_run_trains_samples_answers_a_prompt_pauses_and_quits(small_text):
+    app = RnnApp(RunSpec(overrides={**TINY, "corpus": str(small_text)}))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: app.samples_pane.count >= 1, "a first sample")
+        entry = app.query(SampleEntry).first()
+        assert entry.sample.step == 10 and "val" in str(entry.query_one(".sample-header").render())
+        first = app.status.last.step
+        await wait_until(pilot, lambda: app.status.last.step > first + 3, "the step count to rise")
+        assert app.status.state == "running" and "training" in str(app.status.render_status())
+        assert len(app.history.train) >= first + 3
+
+        # the prompt: Enter streams a continuation from the current weights, while training goes on
+        await pilot.press("i")
+        await pilot.press(*"the ")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.prompt_pane.shown_chars >= 30, "a streamed continuation")
+        assert app.prompt_pane.prompt_used == "the "
+        await pilot.press("escape")  # stops generating
+        assert not app.prompt_pane.generating
+        await pilot.press("escape")  # leaves the prompt
+
+        # pause and resume act at the next step
+        await pilot.press("space")
+        await wait_until(pilot, lambda: app.status.state == "paused", "paused")
+        paused_at = app.status.last.step
+        await pilot.pause(1.0)
+        assert app.status.last.step == paused_at
+        await pilot.press("space")
+        await wait_until(pilot, lambda: app.status.last.step > paused_at, "training to resume")
+
+        # quitting while training asks; keeping a checkpoint writes one
+        run_dir = app.run_dir
+        await pilot.press("q")
+        await wait_until(pilot, lambda: isinstance(app.screen, QuitScreen), "the quit dialog")
+        await pilot.press("k")
+        await wait_exit(app)
+    assert not app.is_running
+    assert list((run_dir / "checkpoints").glob("step-*.json")), "the final checkpoint"
+    assert no_children_left()
+
+
+async def test_new_run_with_a_plugin_cell_on_a_synthetic_corpus_and_a_refused_value():
+    app = RnnApp()
+    async with app.run_test(size=(120, 44)) as pilot:
+        await pilot.press("n")
+        screen = app.screen
+        assert isinstance(screen, NewRunScreen)
+        await wait_until(pilot, lambda: screen.registry is not None and screen.query_one("#form").display,
+                         "cells and corpora to load")
+        registry = screen.registry
+        bundled = [name for name in registry.cells if registry.plugin_of("cell", name).source != "built-in"]
+        assert bundled, "the gallery's cells are offered"
+        cell = "mgu" if "mgu" in bundled else bundled[0]
+        synthetic = "hello" if "hello" in registry.corpora else sorted(registry.corpora)[0]
+        screen.query_one("#corpus", Select).value = synthetic
+        screen.query_one("#cell", Select).value = cell
+        await pilot.pause()
+        assert str(screen.query_one("#corpus-details").render()).strip(), "the corpus is described"
+        assert str(screen.query_one("#cell-details").render()).strip(), "the cell's docstring is shown"
+        for field, value in {"layers": "1", "hidden": "0", "seq-len": "16", "batch": "8", "max-steps": "30",
+                             "max-time": ""}.items():
+            screen.query_one(f"#{field}", Input).value = value
+        await pilot.press("ctrl+s")
+        error = str(screen.query_one("#form-error").render())
+        assert "hidden" in error and "positive" in error, error
+        assert app.screen is screen, "an invalid value keeps the form open"
+        screen.query_one("#lr", Input).value = "fast"
+        screen.query_one("#hidden", Input).value = "32"
+        await pilot.press("ctrl+s")
+        assert "learning rate" in str(screen.query_one("#form-error").render())
+        screen.query_one("#lr", Input).value = "0.003"
+        await pilot.press("ctrl+s")
+        assert app.screen is not screen
+        await wait_until(pilot, lambda: app.status.last is not None and app.status.last.step >= 3, "training")
+        started = app.status.started
+        assert (started.cell, started.corpus) == (cell, synthetic) and started.max_steps == 30
+        assert app.status.shape == "1×32"
+
+
+async def test_open_compare_resume_and_delete_past_runs(small_text):
+    opened = train_past_run(small_text, steps=20)
+    other = train_past_run(small_text, steps=20)
+    app = RnnApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("o")
+        runs = app.screen
+        assert isinstance(runs, RunsScreen) and set(runs.paths) == {opened, other}
+
+        # compare: the other run is overlaid on the loss plot
+        runs.query_one("DataTable").move_cursor(row=runs.paths.index(other))
+        await pilot.press("c")
+        assert other.name in app.overlays and other.name in app.loss_pane.overlays
+
+        # delete, with confirmation
+        await pilot.press("d")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("y")
+        await wait_until(pilot, lambda: not other.exists(), "the run to be deleted")
+        assert other.name not in app.overlays and runs.paths == [opened]
+
+        # open: curves and samples from the logs, the model loaded paused
+        runs.query_one("DataTable").move_cursor(row=0)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.status.state == "opened", "the run to open")
+        assert len(app.history.train) == 20 and app.samples_pane.count >= 1
+        await pilot.press("i")
+        await pilot.press(*"the")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.prompt_pane.shown_chars > 0 and not app.prompt_pane.generating,
+                         "the opened run to answer")
+        await pilot.press("escape")
+
+        # resume exactly: the budget is spent, so the app asks for a new one
+        await pilot.press("space")
+        await wait_until(pilot, lambda: isinstance(app.screen, ResumeScreen), "the budget dialog")
+        app.screen.query_one("#max-steps", Input).value = "28"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.status.state == "finished", "the resumed run to finish")
+        steps = [int(s) for s in app.history.train.steps.view()]
+        assert steps == list(range(1, 29)), "the resumed run continues at step 21, after the logged 20"
+
+
+async def test_a_crashing_plugin_cell_shows_the_error_panel_and_the_app_stays_usable(small_text, plugin_dir):
+    app = RnnApp(RunSpec(overrides={**TINY, "corpus": str(small_text), "cell": "exploding", "batch_size": 3}))
+    async with app.run_test(size=(120, 36)) as pilot:
+        panel = app.query_one("#error-panel")
+        await wait_until(pilot, lambda: panel.display, "the error panel")
+        assert "exploding cell exploded" in str(app.query_one("#error-message").render())
+        assert "Traceback" in str(app.query_one("#error-traceback-text").render())
+        assert app.status.state == "error"
+        await pilot.press("e")
+        assert not panel.display
+        await pilot.press("e")
+        assert panel.display
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("p")
+        plugins = app.screen
+        assert isinstance(plugins, PluginsScreen)
+        await wait_until(pilot, lambda: plugins.rows, "the plugin list")
+        broken = [row for row in plugins.rows if row["name"] == "broken"]
+        assert broken and broken[0]["errors"] and "this_module_does_not_exist" in broken[0]["errors"][0]
+        assert any(row["name"] == "crashing" and "exploding" in row["cells"] for row in plugins.rows)
+        plugins.query_one("DataTable").move_cursor(row=plugins.rows.index(broken[0]))
+        await pilot.pause()
+        assert "Traceback" in str(plugins.query_one("#plugin-text").render())
+        await pilot.press("escape")
+        await pilot.press("q")  # nothing is training: quits at once
+        await wait_exit(app)
+    assert no_children_left()
+
+
+async def test_quit_without_a_run_and_no_start(small_text):
+    app = RnnApp(RunSpec(overrides={**TINY, "corpus": str(small_text)}), start=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert app.engine is None and app.check_action("start", ()) is True
+        await pilot.press("q")
+        await wait_exit(app)
+    assert not app.is_running
+
+
+async def test_every_action_has_a_shown_binding_and_a_palette_entry():
+    app = RnnApp()
+    async with app.run_test(size=(100, 30)):
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        for binding in RnnApp.BINDINGS:
+            name = binding.action.split("(")[0]
+            assert hasattr(app, f"action_{name}"), name
+            assert binding.show and binding.description
+            if app.check_action(name, ()) is True and name != "quit":
+                assert binding.description in titles, binding.description
+        assert {"Quit", "Theme"} <= titles
+
+
+async def test_feeding_a_long_run_is_fast_and_drawn_at_the_pane_width():
+    app = RnnApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        found = [events.Step(i, i / 1000, 4.0 * 0.999**i + 1.0, 1e-3, 1.0, 5e4, i * 0.01) for i in range(1, 100_001)]
+        started = time.perf_counter()
+        app.feed(found)
+        app.loss_pane.redraw()
+        assert time.perf_counter() - started < 5.0
+        await pilot.pause()
+        plot = app.query_one("LossPlot")
+        width = plot.size.width
+        assert all(len(d.x) <= 2 * width + 2 for d in plot._datasets)
+        assert app.status.last.step == 100_000
+        # themes work: every colour comes from the theme, and the plot follows a change
+        app.theme = "gruvbox"
+        await pilot.pause()
+        app.loss_pane.redraw(force=True)
