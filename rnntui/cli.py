@@ -9,7 +9,7 @@ import sys
 from rnntui import __version__
 
 # subcommand -> module in rnntui.commands with add_parser(subparsers) and run(args) -> exit code
-COMMANDS = ("train", "sample", "runs", "corpora")
+COMMANDS = ("app", "train", "sample", "runs", "corpora", "plugins", "cells")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,7 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    # `rnntui` alone, or `rnntui PATH_OR_CORPUS [options]`, opens the app: anything that is not a subcommand
+    # (or the top-level --help/--version) goes to `rnntui app`.
+    if not argv or (argv[0] not in _subcommands(parser) and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["app", *argv]
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
@@ -39,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(e))
     except KeyboardInterrupt:
         return 130
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> set[str]:
+    return {name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for name in action.choices}
 
 
 if __name__ == "__main__":
