@@ -1,6 +1,6 @@
 """minGRU and minLSTM from Feng, Tung, Ahmed, Bengio and Hajimirsadeghi, "Were RNNs All We Needed?" (2024,
 arXiv 2410.01201): the GRU and LSTM with every dependence of the gates on the previous state removed, which makes
-the recurrence linear in h and lets the whole sequence be computed by a parallel scan instead of a loop.
+the recurrence linear in h, so the whole sequence can be computed by a parallel scan instead of a loop.
 
     minGRU:   z = sigmoid(Linear_z(x)),  n = g(Linear_h(x)),  h' = (1 - z) * h + z * n
     minLSTM:  f = sigmoid(Linear_f(x)),  i = sigmoid(Linear_i(x)),  n = g(Linear_h(x))
@@ -8,15 +8,27 @@ the recurrence linear in h and lets the whole sequence be computed by a parallel
               h' = f' * h + i' * n
     g(v) = v + 0.5 if v >= 0 else sigmoid(v)        (keeps n > 0, so the scan can work in log space)
 
-Both are h_t = a_t * h_{t-1} + b_t with a_t, b_t > 0 computed from x alone. ``forward_sequence`` evaluates it for
-all t at once with Heinsen's log-space scan, a* = cumsum(log a), h = exp(a* + logcumsumexp(log b - a*)) +
-exp(a*) * h_0 (the h_0 term kept apart, so h_0 may be any sign and never goes through a log), O(log T) deep
-instead of T sequential steps; ``step`` is the plain recurrence, used for generation and as the reference. This
-is the bare recurrence of the paper's code (one linear layer for the gates and candidate, no expansion factor or
-output projection): rnntui stacks the layers and adds the embedding and the head.
+Both are h_t = a_t * h_{t-1} + b_t with a_t, b_t > 0 computed from x alone; ``step`` is that recurrence (used for
+generation and as the reference). ``forward_sequence`` computes the whole sequence by the path the option ``scan``
+names:
 
+- ``log``: Heinsen's log-space parallel scan, as in the paper's code: a* = cumsum(log a), h = exp(a* +
+  logcumsumexp(log b - a*)) + exp(a*) * h_0 (the h_0 term kept apart, so h_0 may be any sign and never goes
+  through a log). O(log T) deep, a few whole-sequence operations: the fast path on a GPU.
+- ``blocked``: a two-level scan in linear space: the recurrence runs inside blocks of ~sqrt(T) steps, all blocks
+  at once, then across the block ends, and every step gets its block's incoming state: 2 sqrt(T) sequential steps
+  instead of T, and no exp or log (products of a in (0, 1) only underflow where they are negligible). Its backward
+  pass is the same scan run backwards in time (``LinearScan``), not T steps of autograd bookkeeping.
+- ``loop``: the step loop itself.
+- ``auto`` (default): ``log`` on a GPU, ``blocked`` on the CPU, where logcumsumexp costs ~50 ns per element and
+  the log-space scan is slower than the step loop (benchmarks/bench_scan.py; the README has the numbers).
+
+This is the bare recurrence of the paper's code (one linear layer for the gates and candidate, no expansion factor
+or output projection): rnntui stacks the layers and adds the embedding and the head.
 Weights: ``linear`` (Linear on x with bias; blocks z, h for minGRU and f, i, h for minLSTM).
 """
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +37,7 @@ from torch import nn
 from rnntui import hookimpl
 
 __version__ = "1.0"
+SCANS = ("auto", "log", "blocked", "loop")
 
 
 def g(v):
@@ -35,71 +48,131 @@ def log_g(v):
     return torch.where(v >= 0, torch.log(F.relu(v) + 0.5), -F.softplus(-v))
 
 
-def scan(log_a, log_b, h0):
+def log_space_scan(log_a, log_b, h0):
     """h_t = a_t * h_{t-1} + b_t for every t at once, from log a, log b (B, T, H) and h_0 (B, H)."""
     a_star = torch.cumsum(log_a, dim=1)
     return torch.exp(a_star + torch.logcumsumexp(log_b - a_star, dim=1)) + torch.exp(a_star) * h0.unsqueeze(1)
 
 
-class MinGRU(nn.Module):
+def _blocked(a, b, h0):
+    """h_t = a_t * h_{t-1} + b_t for every t, from a, b (B, T, H) and h_0 (B, H), in blocks of ~sqrt(T) steps:
+    the recurrence inside every block at once (from a zero state, with the products of a), then across the block
+    ends, then each block's incoming state added to its steps. No autograd (see LinearScan)."""
+    batch, length, hidden = a.shape
+    size = max(1, math.isqrt(length))
+    blocks = -(-length // size)
+    pad = blocks * size - length
+    if pad:  # a = 1, b = 0 after the end: the padding changes nothing before it
+        a, b = F.pad(a, (0, 0, 0, pad), value=1.0), F.pad(b, (0, 0, 0, pad))
+    a, b = a.reshape(batch, blocks, size, hidden), b.reshape(batch, blocks, size, hidden)
+    local, decay = torch.empty_like(b), torch.empty_like(a)
+    local[:, :, 0], decay[:, :, 0] = b[:, :, 0], a[:, :, 0]
+    for j in range(1, size):
+        torch.addcmul(b[:, :, j], a[:, :, j], local[:, :, j - 1], out=local[:, :, j])
+        torch.mul(decay[:, :, j - 1], a[:, :, j], out=decay[:, :, j])
+    carry = torch.empty(batch, blocks, hidden, dtype=a.dtype, device=a.device)
+    carry[:, 0] = h0
+    for k in range(1, blocks):
+        torch.addcmul(local[:, k - 1, -1], decay[:, k - 1, -1], carry[:, k - 1], out=carry[:, k])
+    local.addcmul_(decay, carry.unsqueeze(2))
+    return local.view(batch, blocks * size, hidden)[:, :length]
+
+
+class LinearScan(torch.autograd.Function):
+    """The blocked scan with its own backward pass, which is the same recurrence run backwards in time:
+    g_t = dL/dh_t + a_{t+1} g_{t+1}; then dL/db_t = g_t, dL/da_t = g_t h_{t-1}, dL/dh_0 = a_1 g_1."""
+
+    @staticmethod
+    def forward(ctx, a, b, h0):
+        h = _blocked(a, b, h0)
+        ctx.save_for_backward(a, h, h0)
+        return h
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, h, h0 = ctx.saved_tensors
+        a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)
+        g = _blocked(a_next.flip(1), grad.flip(1), torch.zeros_like(h0)).flip(1)
+        h_prev = torch.cat([h0.unsqueeze(1), h[:, :-1]], dim=1)
+        return g * h_prev, g, a[:, 0] * g[:, 0]
+
+
+def blocked_scan(a, b, h0):
+    """h_t = a_t * h_{t-1} + b_t for every t at once, from a, b (B, T, H) and h_0 (B, H)."""
+    return LinearScan.apply(a, b, h0)
+
+
+class _MinRNN(nn.Module):
+    blocks = 2
+
+    def __init__(self, input_size, hidden_size, scan="auto"):
+        super().__init__()
+        if scan not in SCANS:
+            raise ValueError(f"{self.name} scan must be one of {', '.join(SCANS)}")
+        self.hidden_size = hidden_size
+        self.scan = scan
+        self.linear = nn.Linear(input_size, self.blocks * hidden_size)
+
+    def initial_state(self, batch, device=None):
+        return (torch.zeros(batch, self.hidden_size, device=device),)
+
+    def project_input(self, x):
+        return self.linear(x)
+
+    def forward_sequence(self, x, state):
+        scan = self.scan if self.scan != "auto" else ("blocked" if x.device.type == "cpu" else "log")
+        if scan == "loop":
+            outputs = []
+            for x_t in self.project_input(x).unbind(1):
+                h, state = self.step(x_t, state)
+                outputs.append(h)
+            return torch.stack(outputs, dim=1), state
+        pre = self.linear(x).chunk(self.blocks, dim=-1)
+        if scan == "log":
+            h = log_space_scan(*self.log_coefficients(*pre), state[0])
+        else:
+            h = blocked_scan(*self.coefficients(*pre), state[0])
+        return h, (h[:, -1],)
+
+    def step(self, x_t, state):
+        a, b = self.coefficients(*x_t.chunk(self.blocks, dim=-1))
+        h = a * state[0] + b
+        return h, (h,)
+
+
+class MinGRU(_MinRNN):
     """minGRU (Feng et al. 2024): a GRU whose gate reads only the input, trained by a parallel scan over time;
-    h = (1 - z) * h_prev + z * g(W_h x), z = sigmoid(W_z x)."""
+    h = (1 - z) * h_prev + z * g(W_h x), z = sigmoid(W_z x). Option scan=auto|log|blocked|loop."""
 
     name = "mingru"
+    blocks = 2
 
-    def __init__(self, input_size, hidden_size):
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.linear = nn.Linear(input_size, 2 * hidden_size)
-
-    def initial_state(self, batch, device=None):
-        return (torch.zeros(batch, self.hidden_size, device=device),)
-
-    def project_input(self, x):
-        return self.linear(x)
-
-    def step(self, x_t, state):
-        k, v = x_t.chunk(2, dim=-1)
+    @staticmethod
+    def coefficients(k, v):
         z = torch.sigmoid(k)
-        h = (1 - z) * state[0] + z * g(v)
-        return h, (h,)
+        return 1 - z, z * g(v)
 
-    def forward_sequence(self, x, state):
-        k, v = self.linear(x).chunk(2, dim=-1)
-        # log(1 - z) = -softplus(k), log z = -softplus(-k)
-        h = scan(-F.softplus(k), -F.softplus(-k) + log_g(v), state[0])
-        return h, (h[:, -1],)
+    @staticmethod
+    def log_coefficients(k, v):
+        return -F.softplus(k), -F.softplus(-k) + log_g(v)  # log(1 - z), log z + log g(v)
 
 
-class MinLSTM(nn.Module):
+class MinLSTM(_MinRNN):
     """minLSTM (Feng et al. 2024): an LSTM whose forget and input gates read only the input (normalised to sum to
-    1), with no output gate or cell/state split, trained by a parallel scan over time."""
+    1), with no output gate or cell/state split, trained by a parallel scan over time. Option scan."""
 
     name = "minlstm"
+    blocks = 3
 
-    def __init__(self, input_size, hidden_size):
-        super().__init__()
-        self.hidden_size = hidden_size
-        self.linear = nn.Linear(input_size, 3 * hidden_size)
-
-    def initial_state(self, batch, device=None):
-        return (torch.zeros(batch, self.hidden_size, device=device),)
-
-    def project_input(self, x):
-        return self.linear(x)
-
-    def step(self, x_t, state):
-        kf, ki, v = x_t.chunk(3, dim=-1)
+    @staticmethod
+    def coefficients(kf, ki, v):
         f, i = torch.sigmoid(kf), torch.sigmoid(ki)
-        h = f / (f + i) * state[0] + i / (f + i) * g(v)
-        return h, (h,)
+        return f / (f + i), i / (f + i) * g(v)
 
-    def forward_sequence(self, x, state):
-        kf, ki, v = self.linear(x).chunk(3, dim=-1)
+    @staticmethod
+    def log_coefficients(kf, ki, v):
         diff = F.softplus(-kf) - F.softplus(-ki)  # log(i / f)
-        # log f' = -softplus(log(i / f)), log i' = -softplus(log(f / i))
-        h = scan(-F.softplus(diff), -F.softplus(-diff) + log_g(v), state[0])
-        return h, (h[:, -1],)
+        return -F.softplus(diff), -F.softplus(-diff) + log_g(v)  # log f', log i' + log g(v)
 
 
 @hookimpl

@@ -2,6 +2,8 @@
 torch's built-in cell where one exists), minGRU/minLSTM's scan against their step loop, and every registered cell
 through the model's stacking, dropout and step-by-step generation path."""
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -381,20 +383,26 @@ def min_reference(cell, kind):
     return reference
 
 
+SCANS = ["log", "blocked", "loop", "auto"]
+
+
+@pytest.mark.parametrize("scan", SCANS)
 @pytest.mark.parametrize("kind", ["mingru", "minlstm"])
-def test_min_rnns(kind):
-    cell = randomize(make(kind), scale=1.0)
+def test_min_rnns(kind, scan):
+    cell = randomize(make(kind, scan=scan), scale=1.0)
     assert cell.forward_sequence is not None
     check(cell, min_reference(cell, kind), torch.randn(B, T, 4), random_state(cell))
 
 
+@pytest.mark.parametrize("length", [256, 7, 1])
 @pytest.mark.parametrize("dtype,tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-3)])
+@pytest.mark.parametrize("scan", ["log", "blocked"])
 @pytest.mark.parametrize("kind", ["mingru", "minlstm"])
-def test_scan_equals_the_step_loop_at_length_256(kind, dtype, tolerance):
-    """Equal to rounding: in float64 to 1e-10; in float32 the log-space scan's cumulative sums lose a few digits
-    over 256 steps (outputs agree to ~1e-4, gradients to ~1e-3 of their norm)."""
-    cell = randomize(make(kind, input_size=8, hidden_size=16), scale=1.0).to(dtype)
-    x = torch.randn(4, 256, 8, dtype=dtype, requires_grad=True)
+def test_scan_equals_the_step_loop(kind, scan, dtype, tolerance, length):
+    """Equal to rounding, values and gradients: in float64 to 1e-10; in float32 the log-space scan's cumulative
+    sums lose a few digits over 256 steps (outputs agree to ~1e-4, gradients to ~1e-3 of their norm)."""
+    cell = randomize(make(kind, input_size=8, hidden_size=16, scan=scan), scale=1.0).to(dtype)
+    x = torch.randn(4, length, 8, dtype=dtype, requires_grad=True)
     h0 = torch.randn(4, 16, dtype=dtype)  # any sign: the h_0 term never goes through a log
     scan_h, (scan_last,) = cell.forward_sequence(x, (h0,))
     loop_h, (loop_last,) = run_steps(cell, x, (h0,))
@@ -405,6 +413,20 @@ def test_scan_equals_the_step_loop_at_length_256(kind, dtype, tolerance):
     loop_grads = torch.autograd.grad((loop_h * weights).sum(), [x, *cell.parameters()])
     for a, b in zip(scan_grads, loop_grads):
         assert (a - b).norm() <= 10 * tolerance * b.norm()
+
+
+def test_scans_survive_saturated_gates():
+    """Gates at +-30 (a or b underflow to 0 in float32): both scans stay finite and equal to the loop."""
+    cell = make("mingru", input_size=8, hidden_size=16).float()
+    with torch.no_grad():
+        cell.linear.weight.copy_(torch.randn_like(cell.linear.weight) * 30)
+    x, h0 = torch.randn(2, 64, 8, dtype=torch.float32), torch.randn(2, 16, dtype=torch.float32)
+    loop_h, _ = run_steps(cell, x, (h0,))
+    for scan in ("log", "blocked"):
+        cell.scan = scan
+        h, _ = cell.forward_sequence(x, (h0,))
+        assert torch.isfinite(h).all()
+        torch.testing.assert_close(h, loop_h, rtol=1e-3, atol=1e-3)
 
 
 # -- every cell, through the model --------------------------------------------------------------------------------------
@@ -439,3 +461,14 @@ def test_every_cell_trains_in_the_model_and_generates_step_by_step(name):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] < losses[0], losses
+
+
+def test_blocked_scan_backward_is_the_exact_gradient():
+    from rnntui.plugins import load_file
+
+    module = load_file(Path(get_registry().plugin_of("cell", "mingru").location))
+    for length in (1, 5, 16, 23):
+        a = torch.rand(2, length, 3, requires_grad=True)
+        b = torch.randn(2, length, 3, requires_grad=True)
+        h0 = torch.randn(2, 3, requires_grad=True)
+        assert torch.autograd.gradcheck(module.blocked_scan, (a, b, h0))
