@@ -32,6 +32,7 @@ class RnnApp(App):
 
     CSS_PATH = "app.tcss"
     TITLE = "rnntui"
+    AUTO_FOCUS = None  # nothing focused at first: the footer shows the app's keys (Tab reaches the panes)
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]
 
@@ -119,9 +120,9 @@ class RnnApp(App):
         elif self.spec is not None:
             self.pending_spec = self.spec
             self.status.state = "idle"
+            self.status.pending = True
             self.notify("Press space to start training, or n to choose another run.", title="Ready")
         self.status.refresh_status(force=True)
-        self.query_one(LossPlot).focus()
 
     # -- runs ----------------------------------------------------------------------------------------------------
 
@@ -417,7 +418,7 @@ class RnnApp(App):
             error_panel.display = False
             return
         if isinstance(self.focused, (TextArea, Input)):
-            self.query_one(LossPlot).focus()
+            self.set_focus(None)
 
     def action_temperature(self, direction: int) -> None:
         value = self.prompt_pane.bump_temperature(direction)

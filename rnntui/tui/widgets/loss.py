@@ -205,8 +205,21 @@ class LossPane(Vertical):
         if self.follow:
             limits = robust_limits(shown, self.skip_outliers)
             self._limits = limits
-            plot.set_xlimits(None, None)
+            plot.set_xlimits(*self._x_limits())
             plot.set_ylimits(*(limits or (None, None)))
+
+    def _x_limits(self) -> tuple[float | None, float | None]:
+        """From the first point to the last, and never narrower than 10 steps (or 10 seconds), so the first few
+        points of a run get a readable axis."""
+        xs = [c.x(self.x_axis) for h in (self.history, *self.overlays.values()) for c in (h.train, h.val) if len(c)]
+        if not xs:
+            return 0.0, 10.0
+        lo = min(float(x[0]) for x in xs)
+        hi = max(float(x[-1]) for x in xs)
+        if hi - lo < 10:
+            lo = max(0.0, lo - 1) if self.x_axis == "step" else 0.0
+            hi = lo + 10
+        return lo, hi
 
     @on(PlotWidget.ScaleChanged)
     def _user_zoomed(self, message: PlotWidget.ScaleChanged) -> None:

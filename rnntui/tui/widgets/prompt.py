@@ -135,6 +135,8 @@ class PromptPane(Vertical):
     def _subtitle(self) -> None:
         if self.generating:
             self.border_subtitle = f"generating · {self.shown_chars:,} chars · Esc stops"
+        elif self.shown_chars:
+            self.border_subtitle = f"{self.shown_chars:,} chars written · Enter generate · ^↑/^↓ temperature"
         else:
             self.border_subtitle = "Enter generate · ^↑/^↓ temperature · Tab settings"
 

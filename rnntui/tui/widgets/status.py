@@ -39,6 +39,7 @@ class StatusBar(Static):
         self.best: float | None = None
         self.bits = False
         self.speed: float | None = None  # chars/s, smoothed over steps
+        self.pending = False  # a run waits for `space` (rnntui --no-start)
         self.dirty = True
 
     def on_resize(self) -> None:
@@ -69,7 +70,9 @@ class StatusBar(Static):
             cell = f"{s.cell} {self.shape}".strip()
             top.append(f" · {corpus} · {cell} · {si(s.n_params)} params · {s.device}")
         elif self.state == "idle":
-            top.append("space starts the run given · n new run · o open a past one", style="dim")
+            hint = "space starts training · n another run · o a past one" if self.pending else \
+                "n starts a new run · o opens a past one"
+            top.append(hint, style="dim")
         top.truncate(width, overflow="ellipsis")
         step = self.last.step if self.last else (s.step if s else 0)
         budget = f"/{s.max_steps:,}" if s and s.max_steps else ""
@@ -111,8 +114,7 @@ class ErrorPanel(Vertical):
         with Collapsible(title="traceback", id="error-traceback", collapsed=True):
             with VerticalScroll():
                 yield Static("", id="error-traceback-text", markup=False)
-        yield Label("e or Esc hides this · n starts a new run · o opens a past run · the prompt still answers "
-                    "from the last weights", classes="hint")
+        yield Label("e/Esc hides this · n new run · o past runs · the prompt still answers", classes="hint")
 
     def on_mount(self) -> None:
         self.border_title = "The run stopped with an error"
