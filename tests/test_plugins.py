@@ -508,3 +508,41 @@ def test_cells_command(capsys):
     assert "lstm-cifg" in out and "greff_lstm" in out
     assert main(["cells", "minlstm"]) == 0
     assert "Feng" in capsys.readouterr().out
+
+
+def test_the_gallery_loads_from_a_normal_install(tmp_path):
+    """Build a wheel from the checkout, install it (not editable) under a prefix, and import rnntui from there."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    for name in ("rnntui", "plugins"):
+        shutil.copytree(root / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    built = subprocess.run([*pip, "wheel", "--no-build-isolation", "--no-deps", "--no-index", ".", "-w",
+                            str(tmp_path / "dist")], cwd=src, capture_output=True, text=True, timeout=300)
+    if built.returncode != 0 and "setuptools" in built.stderr and "No module named" in built.stderr:
+        pytest.skip("setuptools is not installed in this environment")
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (tmp_path / "dist").glob("rnntui-*.whl")
+    prefix = tmp_path / "prefix"
+    installed = subprocess.run([*pip, "install", "--no-deps", "--no-index", "--prefix", str(prefix), str(wheel)],
+                               capture_output=True, text=True, timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    (site,) = prefix.glob("lib/python*/site-packages")
+    probe = ("import json, rnntui.plugins as p; r = p.get_registry(); "
+             "print(json.dumps([p.__file__, {n: r.plugin_of('cell', n).location for n in r.cells}, "
+             "[str(e) for _, e in r.failures()]]))")
+    env = {**__import__("os").environ, "PYTHONPATH": str(site), ENV_LOAD: ""}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    module_file, locations, failures = json.loads(out.stdout)
+    assert module_file.startswith(str(site)) and not failures
+    assert GALLERY_CELLS <= set(locations)
+    assert locations["mingru"] == str(prefix / "share" / "rnntui" / "plugins" / "min_rnns.py")
