@@ -531,8 +531,10 @@ def test_the_gallery_loads_from_a_normal_install(tmp_path):
     assert built.returncode == 0, built.stderr
     (wheel,) = (tmp_path / "dist").glob("rnntui-*.whl")
     prefix = tmp_path / "prefix"
-    installed = subprocess.run([*pip, "install", "--no-deps", "--no-index", "--prefix", str(prefix), str(wheel)],
-                               capture_output=True, text=True, timeout=300)
+    # --ignore-installed: without it pip would first uninstall the rnntui of the environment running the tests
+    installed = subprocess.run([*pip, "install", "--no-deps", "--no-index", "--ignore-installed", "--prefix",
+                                str(prefix), str(wheel)], capture_output=True, text=True, timeout=300)
+    assert "Uninstalling" not in installed.stdout
     assert installed.returncode == 0, installed.stderr
     (site,) = prefix.glob("lib/python*/site-packages")
     probe = ("import json, rnntui.plugins as p; r = p.get_registry(); "
