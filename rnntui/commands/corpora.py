@@ -170,20 +170,32 @@ def _char_label(ch: str) -> str:
 
 
 def sample_lines(vocab, ids, n_lines: int, width: int = 100) -> list[str]:
-    """A few whole lines from spread-out places of an encoded text."""
+    """A few whole lines from spread-out places of an encoded text (up to three places, never overlapping)."""
     if n_lines <= 0 or not len(ids):
         return []
     spots = max(1, min(3, n_lines))
     per = -(-n_lines // spots)
     lines: list[str] = []
+    end = 0  # where the previous place's lines stopped
     for k in range(spots):
-        start = int(len(ids) * k / spots)
+        start = max(int(len(ids) * k / spots), end)
+        if start >= len(ids):
+            break
         text = vocab.decode(ids[start : start + 4000])
-        parts = text.split("\n")
-        if start > 0 and len(parts) > 1:
-            parts = parts[1:]  # drop the partial first line
-        parts = [p for p in parts if p.strip()][:per]
-        lines.extend(p if len(p) <= width else p[: width - 1] + "…" for p in parts)
+        if start > 0 and vocab.decode(ids[start - 1 : start]) != "\n":
+            cut = text.find("\n")  # drop the partial first line
+            if cut < 0:
+                continue
+            start, text = start + cut + 1, text[cut + 1 :]
+        taken = 0
+        for line in text.split("\n")[:-1]:  # whole lines only
+            start += len(line) + 1
+            if line.strip():
+                lines.append(line if len(line) <= width else line[: width - 1] + "…")
+                taken += 1
+                if taken == per:
+                    break
+        end = start
     return lines[:n_lines]
 
 

@@ -404,6 +404,9 @@ class StdinSource(FileSource):
         super().__init__(tmp, encoding, normalize_newlines, name="stdin")
         self.kind = "stdin"
 
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "path": "standard input"}
+
     def close(self) -> None:
         self._spooled.unlink(missing_ok=True)
 
