@@ -197,3 +197,23 @@ def test_cli_cache_lists_and_clears(tmp_path, shakespeare, capsys):
     assert main(["corpora", "cache", "--clear"]) == 0
     assert main(["corpora", "cache"]) == 0
     assert "no cached encodings" in capsys.readouterr().out
+
+
+def test_a_duck_typed_plugin_corpus(capsys):
+    class Minimal:  # only what the hook's contract asks: name, description, source, read()
+        name, description, source = "minimal", "A bare object.", "tests"
+
+        def read(self):
+            yield "just some text\n" * 40
+
+    registry = get_registry()
+    registry.corpora["minimal"] = Minimal()
+    try:
+        assert len(load_encoded("minimal")) == 600
+        assert main(["corpora", "--json"]) == 0
+        rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+        assert rows["minimal"]["offline"] and rows["minimal"]["size"] is None
+        assert main(["corpora", "show", "minimal"]) == 0
+        assert "A bare object." in capsys.readouterr().out
+    finally:
+        del registry.corpora["minimal"]

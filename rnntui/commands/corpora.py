@@ -124,13 +124,14 @@ def corpus_rows() -> list[dict]:
     for name in sorted(registry.corpora):
         corpus = registry.corpora[name]
         try:
-            offline = bool(corpus.is_available()) if hasattr(corpus, "is_available") else bool(corpus.offline)
+            offline = bool(corpus.is_available() if hasattr(corpus, "is_available")
+                           else getattr(corpus, "offline", True))
         except Exception:
             offline = False
-        size = corpus.size_hint() if hasattr(corpus, "size_hint") else corpus.size
+        size = corpus.size_hint() if hasattr(corpus, "size_hint") else getattr(corpus, "size", None)
         rows.append({"name": name, "plugin": registry.owners.get(("corpus", name), "?"), "size": size,
-                     "offline": offline, "description": corpus.description, "source": corpus.source,
-                     "url": getattr(corpus, "url", None)})
+                     "offline": offline, "description": str(getattr(corpus, "description", "") or ""),
+                     "source": str(getattr(corpus, "source", "") or ""), "url": getattr(corpus, "url", None)})
     return rows
 
 
@@ -216,8 +217,8 @@ def describe(spec: str, encoding: str = "utf-8", normalize_newlines: bool = True
     return {
         "name": encoded.name,
         "plugin": registry.owners.get(("corpus", spec)) if corpus else None,
-        "description": corpus.description if corpus else None,
-        "source": corpus.source if corpus else encoded.source.get("path", encoded.name),
+        "description": getattr(corpus, "description", None) if corpus else None,
+        "source": getattr(corpus, "source", None) if corpus else encoded.source.get("path", encoded.name),
         "licence": (getattr(corpus, "licence", "") or None) if corpus else None,
         "chars": len(encoded), "distinct": len(encoded.code_points), "vocab_size": len(encoded.vocab),
         "dtype": encoded.vocab.dtype.name, "frequent": frequent,

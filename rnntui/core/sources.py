@@ -346,7 +346,7 @@ class IterSource(TextSource):
         self.options = dict(options or {})
         self.name = corpus.name
         self.normalize_newlines = normalize_newlines
-        self.total = corpus.size_hint() if hasattr(corpus, "size_hint") else corpus.size
+        self.total = corpus.size_hint() if hasattr(corpus, "size_hint") else getattr(corpus, "size", None)
 
     def documents(self) -> Iterator[Document]:
         yield Document(self.name, self._read)
