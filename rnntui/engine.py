@@ -67,6 +67,7 @@ class RunSpec:
     paused: bool = False  # build the trainer but wait for resume() before the first step
     early_samples: tuple[int, ...] = EARLY_SAMPLES
     setup: Callable[[], None] | None = None  # a picklable function the child calls first (e.g. registers plugins)
+    nice: int = 0  # added to the run's process niceness (POSIX): >0 lets the UI win the CPU when it needs it
 
 
 # -- the child process ---------------------------------------------------------------------------------------------
@@ -114,6 +115,11 @@ def _child_main(spec: RunSpec, commands, events_q, log_path: str | None) -> None
     _redirect_output(log_path)
     faulthandler.enable()  # a segfault leaves its traceback in the log for the parent to show
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the app, which stops the run itself
+    if spec.nice and hasattr(os, "nice"):
+        try:
+            os.nice(spec.nice)
+        except OSError:
+            pass
     out = _Outbox(events_q)
     out.add(events.RunState("starting"))
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import ExitStack
 
 import numpy as np
 from textual import on
@@ -11,6 +12,7 @@ from textual.app import ComposeResult
 from textual.color import Color
 from textual.containers import Vertical
 from textual.reactive import reactive
+from textual_hires_canvas import Canvas
 from textual_plot import AxisFormatter, DurationFormatter, HiResMode, NumericAxisFormatter, PlotWidget
 
 from rnntui.tui.history import LossHistory, downsample, robust_limits
@@ -70,13 +72,19 @@ class LossPane(Vertical):
         self.follow = True
         self._drawn: tuple | None = None
         self._limits: tuple[float, float] | None = None
+        self._palette: tuple[str, dict] | None = None
 
     def compose(self) -> ComposeResult:
         yield LossPlot(id="loss-plot")
 
     def on_mount(self) -> None:
         self.border_title = "Loss"
-        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.redraw(force=True))
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._theme_changed())
+        self._update_titles()
+        self.redraw(force=True)
+
+    def _theme_changed(self) -> None:
+        self._palette = None
         self._update_titles()
         self.redraw(force=True)
 
@@ -134,6 +142,10 @@ class LossPane(Vertical):
         self.border_subtitle = legend
 
     def _colors(self) -> dict:
+        """The plot's colours, from the theme (cached per theme)."""
+        theme = self.app.theme
+        if self._palette is not None and self._palette[0] == theme:
+            return self._palette[1]
         variables = self.app.get_css_variables()
         background = Color.parse(variables.get("background", "#000000"))
 
@@ -144,8 +156,10 @@ class LossPane(Vertical):
                 c = Color.parse("white")
             return c.blend(background, fade).hex if fade else c.hex
 
-        return {"raw": color("primary", 0.55), "smooth": color("primary"), "val": color("accent"),
-                "overlays": [color(n, 0.35) for n in ("success", "secondary", "error", "warning", "foreground")]}
+        colors = {"raw": color("primary", 0.55), "smooth": color("primary"), "val": color("accent"),
+                  "overlays": [color(n, 0.35) for n in ("success", "secondary", "error", "warning", "foreground")]}
+        self._palette = (theme, colors)
+        return colors
 
     # -- drawing -------------------------------------------------------------------------------------------------
 
@@ -207,6 +221,13 @@ class LossPane(Vertical):
             self._limits = limits
             plot.set_xlimits(*self._x_limits())
             plot.set_ylimits(*(limits or (None, None)))
+        if plot.size.area:
+            # draw on the canvases now, each canvas refreshed once rather than once per character, so the change
+            # shows on the next frame
+            with ExitStack() as batch:
+                for canvas in plot.query(Canvas):
+                    batch.enter_context(canvas.batch_refresh())
+                plot.render()
 
     def _x_limits(self) -> tuple[float | None, float | None]:
         """From the first point to the last, and never narrower than 10 steps (or 10 seconds), so the first few
