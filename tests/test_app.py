@@ -264,7 +264,7 @@ async def test_quit_without_a_run_and_no_start(small_text):
 
 async def test_every_action_has_a_shown_binding_and_a_palette_entry():
     app = RnnApp()
-    async with app.run_test(size=(100, 30)):
+    async with app.run_test(size=(100, 30)) as pilot:
         titles = {command.title for command in app.get_system_commands(app.screen)}
         for binding in RnnApp.BINDINGS:
             name = binding.action.split("(")[0]
@@ -273,6 +273,25 @@ async def test_every_action_has_a_shown_binding_and_a_palette_entry():
             if app.check_action(name, ()) is True and name != "quit":
                 assert binding.description in titles, binding.description
         assert {"Quit", "Theme"} <= titles
+        await pilot.press("o")
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+        assert {"Open", "Resume", "Compare", "Delete", "Back", "New run"} <= titles
+
+
+async def test_the_mouse_works():
+    app = RnnApp()
+    async with app.run_test(size=(200, 40)) as pilot:
+        await pilot.pause()
+        runs_key = [key for key in app.query("FooterKey") if key.action == "runs"][0]
+        await pilot.click(runs_key)
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen)
+        await pilot.press("escape")
+        await pilot.click("#prompt-input")
+        assert app.focused is app.query_one("#prompt-input")
+        await pilot.click("#temperature")
+        await pilot.press("up")
+        assert app.query_one("#temperature").number == 0.9
 
 
 async def test_feeding_a_long_run_is_fast_and_drawn_at_the_pane_width():

@@ -3,6 +3,7 @@ fed by a run in its own process (rnntui.engine) and pulled on a timer, so the UI
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 from collections.abc import Iterable
@@ -504,18 +505,24 @@ class RnnApp(App):
     # -- command palette -----------------------------------------------------------------------------------------
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's commands (themes, keys, screenshot, quit), then every action of the screen shown and of the
+        app that can run now, under its footer description."""
         yield from super().get_system_commands(screen)
-        seen = set()
-        for binding in self.BINDINGS:
-            if not isinstance(binding, Binding) or binding.action in seen or binding.action == "quit":
-                continue
-            seen.add(binding.action)
-            name, _, args = binding.action.partition("(")
-            params = tuple(json.loads(f"[{args[:-1]}]")) if args else ()
-            if self.check_action(name, params) is not True:
-                continue
-            yield SystemCommand(binding.description, binding.tooltip or binding.description,
-                                partial(self.run_action, binding.action))
+        seen = {"quit"}
+        owners = [(self, self.BINDINGS)]
+        if screen is not self.screen_stack[0]:
+            owners.insert(0, (screen, getattr(screen, "BINDINGS", [])))
+        for owner, bindings in owners:
+            for binding in bindings:
+                if not isinstance(binding, Binding) or binding.action in seen or not binding.description:
+                    continue
+                seen.add(binding.action)
+                name, _, args = binding.action.partition("(")
+                params = ast.literal_eval(f"({args[:-1]},)") if args[:-1] else ()
+                if owner.check_action(name, params) is not True:
+                    continue
+                yield SystemCommand(binding.description, binding.tooltip or binding.description,
+                                    partial(owner.run_action, binding.action))
 
 
 def _budget_spent(budget: dict) -> bool:
