@@ -208,8 +208,23 @@ def as_cell(cls: type) -> type:
     return type(cls)(cls.__name__, (cls,), namespace)
 
 
+def plugin_traceback() -> str:
+    """The traceback of the exception being handled, without the plugin manager's own frames in front of the
+    plugin's (and importlib's), so it starts where the plugin's code does."""
+    etype, value, tb = sys.exc_info()
+    if etype is None:
+        return ""
+    start = tb
+    while start is not None and (start.tb_frame.f_code.co_filename == __file__
+                                 or start.tb_frame.f_code.co_filename.startswith("<frozen importlib")):
+        start = start.tb_next
+    if start is None and issubclass(etype, SyntaxError):  # the file and line are in the error itself
+        return "".join(traceback.format_exception(etype, value, None))
+    return "".join(traceback.format_exception(etype, value, start if start is not None else tb))
+
+
 def _fail(message: str) -> CellValidationError:
-    return CellValidationError(message, traceback.format_exc() if sys.exc_info()[0] else "")
+    return CellValidationError(message, plugin_traceback())
 
 
 def validate_cell(cls: Any) -> type:
@@ -523,7 +538,7 @@ class _Builder:
             if isinstance(e, KeyboardInterrupt):
                 raise
             info.loaded = False
-            self.fail(info, "import", f"failed to import: {type(e).__name__}: {e}", traceback.format_exc())
+            self.fail(info, "import", f"failed to import: {type(e).__name__}: {e}", plugin_traceback())
             return
         if not info.version:  # a single-file plugin's own __version__; the gallery's default is rnntui's
             info.version = str(getattr(plugin, "__version__", "") or (__version__ if info.source == BUNDLED else ""))
@@ -538,7 +553,7 @@ class _Builder:
                 self.pm.unregister(plugin)
             info.loaded = False
             self.fail(info, "hook", f"{type(e).__name__}: {e} (the hooks are: "
-                      f"{', '.join(h for h, _ in HOOKS)})", traceback.format_exc())
+                      f"{', '.join(h for h, _ in HOOKS)})", plugin_traceback())
             return
         for hook_name, kind in HOOKS:
             impls = [impl for impl in getattr(self.pm.hook, hook_name).get_hookimpls() if impl.plugin is plugin]
@@ -555,7 +570,7 @@ class _Builder:
                     impl.function(*[{"register": register}[arg] for arg in impl.argnames])
                 except Exception as e:
                     self.fail(info, "hook", f"{hook_name} raised {type(e).__name__}: {e}; nothing it registered "
-                              "is offered", traceback.format_exc())
+                              "is offered", plugin_traceback())
                     continue
                 for obj in items:
                     self.add(key, info, kind, obj)

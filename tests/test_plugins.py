@@ -372,9 +372,12 @@ def test_a_plugin_that_fails_to_import_is_reported_and_skipped(tmp_path, caplog)
     registry = build_registry([tmp_path])
     for name in ("broken", "syntax"):
         (error,) = registry.plugins[name].errors
-        assert error.stage == "import" and "Traceback" in error.traceback
-        assert not registry.plugins[name].loaded
-    assert "no_such_module_here" in registry.plugins["broken"].errors[0].message
+        assert error.stage == "import" and not registry.plugins[name].loaded
+    broken, syntax = registry.plugins["broken"].errors[0], registry.plugins["syntax"].errors[0]
+    assert "no_such_module_here" in broken.message
+    # the traceback starts in the plugin's file, not in the plugin manager
+    assert broken.traceback.splitlines()[1].startswith(f'  File "{tmp_path / "broken.py"}", line 3')
+    assert "syntax.py" in syntax.traceback and "SyntaxError" in syntax.traceback
     assert "good-cell" in registry.cells and "mgu" in registry.cells
     assert "plugin 'broken'" in caplog.text and "no_such_module_here" in caplog.text  # logged: stderr in the CLI
 
