@@ -472,3 +472,19 @@ def test_blocked_scan_backward_is_the_exact_gradient():
         b = torch.randn(2, length, 3, requires_grad=True)
         h0 = torch.randn(2, 3, requires_grad=True)
         assert torch.autograd.gradcheck(module.blocked_scan, (a, b, h0))
+
+
+@pytest.mark.parametrize("name", ["lstm-cifg", "mingru", "mut1"])
+def test_rnntui_train_accepts_gallery_cells(name, small_text, capsys, tmp_path):
+    from rnntui.cli import main
+
+    torch.set_default_dtype(torch.float32)
+    log = tmp_path / "log.jsonl"
+    code = main(["train", str(small_text), "--cell", name, "--hidden", "16", "--embed", "8", "--layers", "2",
+                 "--dropout", "0.1", "--batch-size", "4", "--seq-len", "16", "--max-steps", "3", "--eval-every", "3",
+                 "--sample-every", "3", "--sample-length", "10", "--log-json", str(log), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    import json
+
+    started = [json.loads(line) for line in log.read_text().splitlines() if '"started"' in line]
+    assert started[0]["cell"] == name
