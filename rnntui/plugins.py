@@ -639,7 +639,13 @@ def build_registry(plugins_dirs: Iterable[str | os.PathLike] = (), *, bundled: b
             builder.load(info, lambda p=path: load_file(p))
 
     seen: set[tuple[str, str]] = set()
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+    try:
+        entry_points = list(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+    except Exception as e:  # broken metadata of some installed distribution
+        entry_points = []
+        registry.notes.append(f"could not list the installed plugins: {type(e).__name__}: {e}")
+        log.warning("rnntui: could not list the installed plugins: %s: %s", type(e).__name__, e)
+    for ep in entry_points:
         if (ep.name, ep.value) in seen:
             continue
         seen.add((ep.name, ep.value))
