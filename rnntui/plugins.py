@@ -4,7 +4,8 @@ the registry of cells and corpora that the rest of rnntui uses.
 Sources, in this order (a plugin is a module, or any object, with ``@hookimpl`` functions; see rnntui.hookspecs):
 
 1. built-in: ``rnntui.core.cells`` and ``rnntui.core.corpora`` register the built-ins through the same hooks;
-2. bundled: the gallery, one file per plugin, in ``plugins/`` of a checkout (installed: ``<prefix>/share/rnntui/plugins``);
+2. bundled: the gallery, one file per plugin, in ``plugins/`` of a checkout (in an installed copy:
+   ``<prefix>/share/rnntui/plugins``);
 3. entry point: installed distributions with entry points in the group ``rnntui``;
 4. directory: single ``.py`` files in ``--plugins-dir DIR`` (any command; repeatable), in the directories of
    ``RNNTUI_PLUGINS_PATH`` (separated by ``os.pathsep``) and in ``plugins/`` under the user config directory

@@ -198,7 +198,7 @@ def test_mut(kind, input_size):
     check(cell, mut_reference(cell, kind), torch.randn(B, T, input_size), random_state(cell))
 
 
-# -- GRU, Cho et al.'s convention ---------------------------------------------------------------------------------------
+# -- GRU, Cho et al.'s convention -------------------------------------------------------------------------------------
 
 
 def cho_reference(cell):
@@ -429,7 +429,7 @@ def test_scans_survive_saturated_gates():
         torch.testing.assert_close(h, loop_h, rtol=1e-3, atol=1e-3)
 
 
-# -- every cell, through the model --------------------------------------------------------------------------------------
+# -- every cell, through the model ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(get_registry().cells))
