@@ -16,6 +16,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnntui",
         description="A terminal playground for character-level recurrent language models.",
+        epilog="`rnntui` alone opens the app on the default corpus; `rnntui PATH_OR_CORPUS [options]` opens it "
+        "on that. `--plugins-dir DIR` (before or after the command) also loads the plugin files in DIR.",
     )
     parser.add_argument("--version", action="version", version=f"rnntui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -27,10 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    # `--plugins-dir DIR` may come before the subcommand; every subcommand takes it, so move it after.
+    leading = []
+    while argv and (argv[0] == "--plugins-dir" or argv[0].startswith("--plugins-dir=")):
+        take = 1 if "=" in argv[0] else 2
+        leading, argv = leading + argv[:take], argv[take:]
     # `rnntui` alone, or `rnntui PATH_OR_CORPUS [options]`, opens the app: anything that is not a subcommand
     # (or the top-level --help/--version) goes to `rnntui app`.
     if not argv or (argv[0] not in _subcommands(parser) and argv[0] not in ("-h", "--help", "--version")):
         argv = ["app", *argv]
+    argv = argv[:1] + leading + argv[1:]
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -165,3 +165,26 @@ def test_pickle_given_as_checkpoint(tmp_path, capsys):
 
 def test_missing_run_directory(capsys):
     assert "rnntui runs" in one_line_error(capsys, main(["sample", "/no/such/run"]))
+
+
+def test_plugins_dir_before_the_subcommand(small_text, tmp_path, capsys, monkeypatch):
+    from rnntui import plugins
+
+    monkeypatch.setenv(plugins.ENV_DIR_ARGS, "")
+    plugin_dir = tmp_path / "my-plugins"
+    plugin_dir.mkdir()
+    (plugin_dir / "tinycell.py").write_text(
+        "import torch\nfrom rnntui import hookimpl\nfrom rnntui.core.cells import Cell\n\n"
+        "class Tiny(Cell):\n    'A tiny tanh cell.'\n    name = 'tiny-cli'\n\n"
+        "    def __init__(self, input_size, hidden_size, **options):\n"
+        "        super().__init__(input_size, hidden_size, **options)\n"
+        "        self.lin = torch.nn.Linear(input_size + hidden_size, hidden_size)\n\n"
+        "    def step(self, x, state):\n        h = torch.tanh(self.lin(torch.cat([x, state[0]], -1)))\n"
+        "        return h, (h,)\n\n"
+        "@hookimpl\ndef register_cells(register):\n    register(Tiny)\n")
+    try:
+        assert main(["--plugins-dir", str(plugin_dir), "train", str(small_text), *TINY, "--cell", "tiny-cli",
+                     "--max-steps", "2", "--quiet"]) == 0
+    finally:
+        plugins.reset_registry()
+    assert "tiny-cli (" in capsys.readouterr().out

@@ -320,15 +320,20 @@ class Trainer:
             self.vocab = self.dataset.vocab
             self.config = c = replace(c, corpus_fingerprint=self.dataset.fingerprint)
         self.streams = Streams(self.dataset.train, c.batch_size, c.seq_len)
-        with torch.device("meta"):  # count the parameters without allocating them
-            self.n_params = count_parameters(model_from_config(c, len(self.vocab)))
-        need, have = estimate_memory(c, self.n_params, len(self.vocab)), available_memory(self.device)
-        if have is not None and need > 0.8 * have:
-            raise ConfigError(
-                f"this model needs about {need / 2**30:.1f} GiB to train but only {have / 2**30:.1f} GiB is free; "
-                "lower --hidden, --layers, --batch-size or --seq-len"
-            )
+        have = available_memory(self.device)
+        e = c.n_embd or c.n_hidden
+        generous = c.n_layer * 12 * c.n_hidden * (e + c.n_hidden + 2)  # more weights than any cell we know
+        if have is not None and estimate_memory(c, generous, len(self.vocab)) > 0.1 * have:
+            with torch.device("meta"):  # near the limit: count exactly, still without allocating (slower)
+                n_params = count_parameters(model_from_config(c, len(self.vocab)))
+            need = estimate_memory(c, n_params, len(self.vocab))
+            if need > 0.8 * have:
+                raise ConfigError(
+                    f"this model needs about {need / 2**30:.1f} GiB to train but only {have / 2**30:.1f} GiB is "
+                    "free; lower --hidden, --layers, --batch-size or --seq-len"
+                )
         self.model = model_from_config(c, len(self.vocab)).to(self.device)
+        self.n_params = count_parameters(self.model)
         self.amp_dtype = autocast_dtype(c.precision, self.device)
         self.optimizer = OPTIMIZERS[c.optimizer](self.model.parameters(), c)
         self.step = 0
