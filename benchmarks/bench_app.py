@@ -154,6 +154,9 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--keys", type=int, default=200, help="key presses for the latency measurement (0: skip)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads in both modes (OMP_NUM_THREADS, inherited by the run's process; "
+                        "default: torch's own choice)")
     p.add_argument("--nice", type=int, default=None, help="niceness added to the run's process (default: the app's)")
     args = p.parse_args()
     if args.nice is None:
@@ -162,6 +165,8 @@ def main() -> None:
         args.nice = RunSpec().nice
     os.environ.setdefault("RNNTUI_HOME", tempfile.mkdtemp(prefix="rnntui-bench-app-"))
     os.environ.setdefault("RNNTUI_LOAD_PLUGINS", "")
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before torch is imported, here and in the run
 
     import torch
 

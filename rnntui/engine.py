@@ -469,6 +469,8 @@ class Engine:
         self._closing = False
         self._crash_reported = False
         self._log_path: str | None = None
+        self._close_lock = threading.Lock()
+        self._closed = False
 
     def __enter__(self) -> Engine:
         return self.start()
@@ -508,7 +510,11 @@ class Engine:
 
     def close(self, checkpoint: bool = False, timeout: float = 10.0) -> None:
         """Stop the run (saving a final checkpoint if asked), then end the process: politely, then by force."""
-        if self.process is None:
+        with self._close_lock:
+            self._close(checkpoint, timeout)
+
+    def _close(self, checkpoint: bool, timeout: float) -> None:
+        if self.process is None or self._closed:
             return
         self._closing = True
         if self.process.is_alive():
@@ -530,6 +536,7 @@ class Engine:
                 os.unlink(self._log_path)
             except OSError:
                 pass
+        self._closed = True
         if self.state not in ("crashed",):
             self.state = "closed"
 

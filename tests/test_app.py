@@ -303,6 +303,7 @@ async def test_feeding_a_long_run_is_fast_and_drawn_at_the_pane_width():
         app.loss_pane.redraw()
         assert time.perf_counter() - started < 5.0
         await pilot.pause()
+        app.loss_pane.redraw()  # at the pane's final size
         plot = app.query_one("LossPlot")
         width = plot.size.width
         assert all(len(d.x) <= 2 * width + 2 for d in plot._datasets)

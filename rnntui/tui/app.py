@@ -81,6 +81,8 @@ class RnnApp(App):
         self.last_error: events.Error | None = None
         self.samples_seen = 0
         self.steps_seen = 0
+        self.quitting = False
+        self._ticks = 0
 
     # -- layout --------------------------------------------------------------------------------------------------
 
@@ -127,12 +129,21 @@ class RnnApp(App):
 
     # -- runs ----------------------------------------------------------------------------------------------------
 
-    def _retire_engine(self, checkpoint: bool = True) -> None:
+    def _retire_engine(self, checkpoint: bool = True, reuse: Path | None = None) -> None:
+        """Stop the current run's process (with a final checkpoint if it was training) in the background; at
+        once when its run directory is about to be ``reuse``d, so the two processes never share it."""
         old, self.engine = self.engine, None
         if old is None:
             return
+        keep = checkpoint and old.training and self.status.state not in ("opened",)
+        if keep:
+            self.notify(f"{Path(old.run_dir or '').name or 'The previous run'} stopped with a final checkpoint.",
+                        timeout=4)
+        if reuse is not None and old.run_dir is not None and Path(old.run_dir) == Path(reuse):
+            old.close(checkpoint=keep)
+            return
         self.retired.append(old)
-        self.run_worker(partial(old.close, checkpoint=checkpoint and old.training), thread=True, group="close",
+        self.run_worker(partial(old.close, checkpoint=keep), thread=True, group="close",
                         description="stopping the previous run", exit_on_error=False)
 
     def _reset_view(self) -> None:
@@ -145,6 +156,8 @@ class RnnApp(App):
         self.last_error = None
         self.run_dir = None
         self.opened_budget = None
+        self.steps_seen = 0
+        self.samples_seen = 0
         if self.prompt_pane.generating:
             self.prompt_pane.finish("cancelled")
 
@@ -162,8 +175,8 @@ class RnnApp(App):
         """Show a past run (curves and samples from its logs) and load it paused: the prompt answers from its
         last checkpoint, and `space` resumes it exactly."""
         path = Path(path)
+        self._retire_engine(reuse=path)
         record = load_run(path, self.loss_pane.smoothing)
-        self._retire_engine()
         self._reset_view()
         self.pending_spec = None
         self.history = record.history
@@ -185,13 +198,14 @@ class RnnApp(App):
     def resume_run(self, path: Path, max_steps: int | None = None, max_time: float | None = None) -> None:
         """Continue a run exactly where its last checkpoint left off, up to the given budget (total steps/time)."""
         path = Path(path)
+        self._retire_engine(reuse=path)
         record = load_run(path, self.loss_pane.smoothing)
-        self._retire_engine()
         self._reset_view()
         self.pending_spec = None
         self.history = record.history
         self.loss_pane.set_history(self.history)
         self.samples_pane.add_samples(record.samples)
+        self.samples_seen = len(record.samples)
         self.run_dir = path
         self.engine = Engine(RunSpec(resume=str(path), max_steps=max_steps, max_time=max_time)).start()
         self.status.state = "starting"
@@ -312,9 +326,12 @@ class RnnApp(App):
                 self.notify(event.message, severity="error", title="Generation failed")
 
     def _draw(self) -> None:
+        """The timer's redraw: the status every tick, the plot every other (what a user does redraws at once)."""
         if self.screen is not self.screen_stack[0] and not self.screen.is_modal:
             return  # another full screen covers the panes
-        self.loss_pane.redraw()
+        self._ticks += 1
+        if self._ticks % 2 == 0:
+            self.loss_pane.redraw()
         self.status.refresh_status()
 
     # -- actions -------------------------------------------------------------------------------------------------
@@ -475,6 +492,8 @@ class RnnApp(App):
     # -- quitting ------------------------------------------------------------------------------------------------
 
     async def action_quit(self) -> None:
+        if self.quitting:
+            return
         if self.engine is not None and self.engine.training and self.status.state not in ("opened",):
             from rnntui.tui.screens.dialogs import QuitScreen
 
@@ -486,8 +505,12 @@ class RnnApp(App):
             return
         self._quit(checkpoint=False)
 
-    @work(thread=True, exclusive=True, group="quit", exit_on_error=False)
     def _quit(self, checkpoint: bool) -> None:
+        self.quitting = True
+        self._close_and_exit(checkpoint)
+
+    @work(thread=True, exclusive=True, group="quit", exit_on_error=False)
+    def _close_and_exit(self, checkpoint: bool) -> None:
         self.call_from_thread(self.notify, "Stopping the run…" if checkpoint else "Closing…", timeout=10)
         self.shutdown_engines(checkpoint)
         self.call_from_thread(self.exit)

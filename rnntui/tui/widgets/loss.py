@@ -88,6 +88,9 @@ class LossPane(Vertical):
         self._update_titles()
         self.redraw(force=True)
 
+    def on_resize(self) -> None:
+        self.redraw()
+
     # -- data ----------------------------------------------------------------------------------------------------
 
     def set_history(self, history: LossHistory) -> None:

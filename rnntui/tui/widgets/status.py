@@ -103,7 +103,10 @@ class StatusBar(Static):
     def refresh_status(self, force: bool = False) -> None:
         if self.dirty or force:
             self.dirty = False
-            self.update(self.render_status())
+            text = self.render_status()
+            lines = text.plain.count("\n") + 1
+            # a layout pass only when the bar changes height: the text alone changes several times a second
+            self.update(text, layout=lines != self.size.height)
 
 
 class ErrorPanel(Vertical):
