@@ -31,7 +31,6 @@ import logging
 import os
 import re
 import sys
-import sysconfig
 import traceback
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -42,6 +41,7 @@ from typing import Any
 import pluggy
 
 from rnntui import __version__, hookspecs
+from rnntui.shipped import shipped_dir
 
 log = logging.getLogger("rnntui.plugins")
 
@@ -422,20 +422,8 @@ def _name_list(value: str | None) -> set[str] | None:
 
 
 def bundled_dir() -> Path | None:
-    """The gallery: ``plugins/`` beside the package in a checkout (or editable install), else the copy a normal
-    install puts in ``<prefix>/share/rnntui/plugins``."""
-    root = Path(__file__).resolve().parent.parent
-    if (root / "plugins").is_dir() and (root / "pyproject.toml").is_file():
-        return root / "plugins"
-    try:
-        files = importlib.metadata.distribution("rnntui").files or []
-    except importlib.metadata.PackageNotFoundError:
-        files = []
-    for f in files:
-        if f.suffix == ".py" and tuple(f.parts[-4:-1]) == ("share", "rnntui", "plugins"):
-            return Path(f.locate()).resolve().parent
-    data = Path(sysconfig.get_path("data")) / "share" / "rnntui" / "plugins"
-    return data if data.is_dir() else None
+    """The gallery: ``plugins/`` in a checkout, ``<prefix>/share/rnntui/plugins`` in a normal install."""
+    return shipped_dir("plugins")
 
 
 def user_plugins_dir() -> Path:

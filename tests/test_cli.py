@@ -69,7 +69,7 @@ def test_runs_lists_runs_in_the_data_directory(small_text, capsys):
     capsys.readouterr()
     assert main(["runs", "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
-    assert len(runs) == 1 and runs[0]["cell"] == "lstm" and runs[0]["steps"] == 5
+    assert len(runs) == 1 and runs[0]["cell"] == "gru" and runs[0]["steps"] == 5
     assert runs[0]["corpus"] == "small.txt" and runs[0]["best_val_loss"] > 0
 
 

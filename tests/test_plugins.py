@@ -513,7 +513,7 @@ def test_cells_command(capsys):
     assert "Feng" in capsys.readouterr().out
 
 
-def test_the_gallery_loads_from_a_normal_install(tmp_path):
+def test_the_gallery_and_catalogue_load_from_a_normal_install(tmp_path):
     """Build a wheel from the checkout, install it (not editable) under a prefix, and import rnntui from there."""
     import importlib.metadata
     import shutil
@@ -525,7 +525,7 @@ def test_the_gallery_loads_from_a_normal_install(tmp_path):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(root / name, src / name)
-    for name in ("rnntui", "plugins"):
+    for name in ("rnntui", "plugins", "corpora"):
         shutil.copytree(root / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
     try:
@@ -548,13 +548,15 @@ def test_the_gallery_loads_from_a_normal_install(tmp_path):
     assert installed.returncode == 0, installed.stderr
     (site,) = prefix.glob("lib/python*/site-packages")
     probe = ("import json, rnntui.plugins as p; r = p.get_registry(); "
+             "from rnntui.core.catalogue import catalogue; "
              "print(json.dumps([p.__file__, {n: r.plugin_of('cell', n).location for n in r.cells}, "
-             "[str(e) for _, e in r.failures()]]))")
+             "[str(e) for _, e in r.failures()], sorted(catalogue())]))")
     env = {**__import__("os").environ, "PYTHONPATH": str(site), ENV_LOAD: ""}
     out = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr
-    module_file, locations, failures = json.loads(out.stdout)
+    module_file, locations, failures, catalogued = json.loads(out.stdout)
+    assert {"tinyshakespeare", "nietzsche"} <= set(catalogued)
     assert module_file.startswith(str(site)) and not failures
     assert GALLERY_CELLS <= set(locations)
     assert locations["mingru"] == str(prefix / "share" / "rnntui" / "plugins" / "min_rnns.py")

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rnntui.core.data import DataError
+from rnntui.shipped import shipped_dir
 
-CATALOGUE = Path(__file__).resolve().parents[2] / "corpora" / "catalogue.toml"
+CATALOGUE = (shipped_dir("corpora") or Path("corpora")) / "catalogue.toml"
 
 
 @dataclass(frozen=True)
