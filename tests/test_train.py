@@ -104,3 +104,17 @@ def test_core_never_imports_the_ui():
     if lint.exists():
         result = subprocess.run([str(lint)], capture_output=True, text=True, cwd=Path(__file__).parents[1])
         assert result.returncode == 0, result.stdout
+
+
+def test_eval_chars_validates_on_a_prefix_of_the_split(small_text, tmp_path):
+    import torch.nn.functional as F
+
+    trainer = Trainer(tiny_config(small_text, max_steps=1, eval_chars=200), tmp_path / "run")
+    trainer.model.eval()
+    x = torch.from_numpy(trainer.dataset.val[:201].astype("int64"))[None]
+    with torch.no_grad():
+        logits, _ = trainer.model(x[:, :-1], trainer.model.initial_state(1))
+    expected = F.cross_entropy(logits[0], x[0, 1:]).item()
+    assert trainer.evaluate() == pytest.approx(expected, abs=1e-5)
+    trainer.config.eval_chars = None
+    assert trainer.evaluate() != pytest.approx(expected, abs=1e-5)

@@ -15,7 +15,7 @@ MODEL_OPTIONS = {
     "weight_decay": "weight_decay", "schedule": "schedule", "warmup": "warmup_steps", "clip": "clip",
     "clip_mode": "clip_mode", "max_steps": "max_steps", "max_time": "max_time", "eval_every": "eval_every",
     "sample_every": "sample_every", "sample_length": "sample_length", "seed": "seed", "device": "device",
-    "precision": "precision",
+    "precision": "precision", "eval_chars": "eval_chars",
     "val_fraction": "val_fraction", "encoding": "encoding", "keep": "keep_checkpoints",
     "normalize_newlines": "normalize_newlines", "include": "include", "exclude": "exclude",
 }
@@ -44,6 +44,8 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-time", type=float, metavar="SECONDS",
                    help="stop after this many seconds of training (evaluation and sampling not counted)")
     p.add_argument("--eval-every", type=int, help="validate (and checkpoint) every N steps")
+    p.add_argument("--eval-chars", type=int, metavar="N",
+                   help="validate on the first N characters of the validation split (default: all of it)")
     p.add_argument("--sample-every", type=int, help="write a sample every N steps")
     p.add_argument("--sample-length", type=int, help="characters per training sample")
     p.add_argument("--val-fraction", type=float, help="last fraction of the text used for validation (0.1)")

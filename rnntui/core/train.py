@@ -62,6 +62,7 @@ class TrainConfig:
     max_steps: int | None = None
     max_time: float | None = None  # seconds of training (evaluation and sampling excluded)
     eval_every: int = 250
+    eval_chars: int | None = None  # validate on the first N characters of the split (None: all of it)
     sample_every: int = 250
     sample_length: int = 200
     sample_temperature: float = 0.8
@@ -114,8 +115,9 @@ def apply_preset(name: str, **overrides: Any) -> TrainConfig:
 def validate(c: TrainConfig) -> None:
     positive = {"n_layer": c.n_layer, "n_hidden": c.n_hidden, "seq_len": c.seq_len, "batch_size": c.batch_size,
                 "eval_every": c.eval_every, "sample_every": c.sample_every, "keep_checkpoints": c.keep_checkpoints}
-    if c.n_embd is not None:
-        positive["n_embd"] = c.n_embd
+    for name in ("n_embd", "eval_chars"):
+        if getattr(c, name) is not None:
+            positive[name] = getattr(c, name)
     for name, value in positive.items():
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name.replace('_', '-')} must be a positive whole number (got {value})")
@@ -432,7 +434,8 @@ class Trainer:
             return None
         self.model.eval()
         total, count, states = 0.0, 0, None
-        for x, y, reset in eval_chunks(self.dataset.val, seq_len=max(self.config.seq_len, 128)):
+        val = self.dataset.val if self.config.eval_chars is None else self.dataset.val[: self.config.eval_chars + 1]
+        for x, y, reset in eval_chunks(val, seq_len=max(self.config.seq_len, 128)):
             x, y = x.to(self.device), y.to(self.device)
             if reset or states is None:
                 states = self.model.initial_state(x.shape[0])
