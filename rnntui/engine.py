@@ -67,7 +67,9 @@ class RunSpec:
     paused: bool = False  # build the trainer but wait for resume() before the first step
     early_samples: tuple[int, ...] = EARLY_SAMPLES
     setup: Callable[[], None] | None = None  # a picklable function the child calls first (e.g. registers plugins)
-    nice: int = 0  # added to the run's process niceness (POSIX): >0 lets the UI win the CPU when it needs it
+    # added to the run's process niceness (POSIX): the run takes all the CPU the app leaves, but the app gets the
+    # CPU at once when it needs it (a key press), so the UI stays responsive while training uses every core
+    nice: int = 5
 
 
 # -- the child process ---------------------------------------------------------------------------------------------
