@@ -275,7 +275,8 @@ async def test_every_action_has_a_shown_binding_and_a_palette_entry():
         assert {"Quit", "Theme"} <= titles
         await pilot.press("o")
         titles = {command.title for command in app.get_system_commands(app.screen)}
-        assert {"Open", "Resume", "Compare", "Delete", "Back", "New run"} <= titles
+        assert {"Open", "Resume", "Compare", "Delete", "Back", "Quit", "Help"} <= titles
+        assert "Log y" not in titles, "the main view's actions are not offered over another screen"
 
 
 async def test_the_mouse_works():

@@ -336,7 +336,12 @@ class RnnApp(App):
 
     # -- actions -------------------------------------------------------------------------------------------------
 
+    # on the other screens, only these of the app's actions are offered (the rest act on the main view)
+    EVERYWHERE = {"quit", "help", "pause", "resume", "start", "command_palette"}
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in self.EVERYWHERE and self.screen_stack and self.screen is not self.screen_stack[0]:
+            return False
         engine = self.engine
         state = self.status.state
         live = engine is not None and engine.alive

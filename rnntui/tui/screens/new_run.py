@@ -78,6 +78,8 @@ def cell_details(cell: Any) -> str:
 class NewRunScreen(Screen[dict | None]):
     """Returns the new run's TrainConfig as a dict, or None."""
 
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (40, "-tall")]
+
     BINDINGS = [
         Binding("ctrl+s", "start", "Start run"),
         Binding("escape", "cancel", "Cancel"),
@@ -95,23 +97,24 @@ class NewRunScreen(Screen[dict | None]):
         with VerticalScroll(id="form"):
             with Horizontal(classes="row"):
                 yield Label("corpus")
-                yield Select([], id="corpus", allow_blank=True, prompt="a registered corpus")
+                yield Select([], id="corpus", allow_blank=True, prompt="a registered corpus", compact=True)
             with Horizontal(classes="row"):
                 yield Label("or a text file")
-                yield Input(placeholder="path to a UTF-8 text file (overrides the corpus above)", id="corpus-path")
+                yield Input(placeholder="path to a UTF-8 text file (overrides the corpus above)", id="corpus-path",
+                            compact=True)
             yield Static("", id="corpus-details", classes="details", markup=False)
             with Horizontal(classes="row"):
                 yield Label("cell")
-                yield Select([], id="cell", prompt="a registered cell")
+                yield Select([], id="cell", prompt="a registered cell", compact=True)
             yield Static("", id="cell-details", classes="details", markup=False)
             with Horizontal(classes="row"):
                 yield Label("preset")
-                yield Select([], id="preset", prompt="a preset")
+                yield Select([], id="preset", prompt="a preset", compact=True)
             for field_id, (label, _, kind, validator) in FIELDS.items():
                 with Horizontal(classes="row"):
                     yield Label(label)
                     yield Input(id=field_id, type="integer" if kind is int else "number", validators=[validator],
-                                valid_empty=field_id in OPTIONAL,
+                                valid_empty=field_id in OPTIONAL, compact=True,
                                 placeholder="none: until stopped" if field_id in OPTIONAL else "")
             yield Label("", id="form-error")
             with Horizontal(id="buttons"):

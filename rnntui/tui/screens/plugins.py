@@ -58,7 +58,7 @@ class PluginsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("plugin", "version", "source", "cells", "corpora", "status")
+        table.add_columns("plugin", "status", "version", "source", "cells", "corpora")
         self._load()
 
     @work(exclusive=True, group="load-plugins")
@@ -77,8 +77,8 @@ class PluginsScreen(Screen[None]):
             self.query_one("#plugin-text", Static).update(f"the plugin manager failed: {e}")
         self.query_one("#loading").display = False
         for row in self.rows:
-            table.add_row(row["name"], row["version"], row["source"], _short(", ".join(row["cells"]) or "–"),
-                          _short(", ".join(row["corpora"]) or "–"), row["status"])
+            table.add_row(row["name"], row["status"], row["version"], row["source"],
+                          _short(", ".join(row["cells"]) or "–"), _short(", ".join(row["corpora"]) or "–"))
         failed = sum(1 for r in self.rows if r["errors"])
         self.query_one(".screen-title", Label).update(
             f"Plugins · {len(self.rows)} loaded" + (f" · {failed} with failures" if failed else ""))

@@ -24,7 +24,7 @@ from rnntui.tui.widgets.samples import sample_header
 class RunsScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
-        Binding("enter", "open", "Open"),
+        Binding("o", "open", "Open", tooltip="Open the run: its curves and samples, its model paused (Enter too)"),
         Binding("r", "resume", "Resume"),
         Binding("c", "compare", "Compare"),
         Binding("d", "delete", "Delete"),
