@@ -95,23 +95,12 @@ class RnnApp(App):
             yield PromptPane(id="prompt")
         yield Footer()
 
-    @property
-    def status(self) -> StatusBar:
-        return self.query_one("#status", StatusBar)
-
-    @property
-    def loss_pane(self) -> LossPane:
-        return self.query_one("#loss", LossPane)
-
-    @property
-    def samples_pane(self) -> SamplesPane:
-        return self.query_one("#samples", SamplesPane)
-
-    @property
-    def prompt_pane(self) -> PromptPane:
-        return self.query_one("#prompt", PromptPane)
-
     def on_mount(self) -> None:
+        # the panes live as long as the app: keep them at hand (a query would fail while the app shuts down)
+        self.status = self.query_one("#status", StatusBar)
+        self.loss_pane = self.query_one("#loss", LossPane)
+        self.samples_pane = self.query_one("#samples", SamplesPane)
+        self.prompt_pane = self.query_one("#prompt", PromptPane)
         self.query_one("#error-panel").display = False
         self.set_interval(self.poll_interval, self._pump, name="pump")
         self.set_interval(self.draw_interval, self._draw, name="draw")
@@ -327,6 +316,8 @@ class RnnApp(App):
 
     def _draw(self) -> None:
         """The timer's redraw: the status every tick, the plot every other (what a user does redraws at once)."""
+        if not self.status.is_attached:
+            return
         if self.screen is not self.screen_stack[0] and not self.screen.is_modal:
             return  # another full screen covers the panes
         self._ticks += 1

@@ -6,7 +6,9 @@ import math
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import Label, Static
+from rich.text import Text
+from textual.widget import Widget
+from textual.widgets import Static
 
 from rnntui import events
 from rnntui.tui.format import duration
@@ -24,20 +26,32 @@ def sample_header(sample: events.Sample, bits: bool = False) -> str:
     return " · ".join(parts)
 
 
+class SampleHeader(Widget):
+    """Step, training time and validation loss of one sample, in the pane's units. Drawn from the pane's state,
+    so switching units repaints only the headers on screen (the others when they scroll into view)."""
+
+    DEFAULT_CSS = "SampleHeader { height: 1; width: 1fr; }"
+
+    def __init__(self, sample: events.Sample, units: int):
+        super().__init__(classes="sample-header")
+        self.sample = sample
+        self.units = units  # the pane's units version this header was drawn with
+
+    def render(self) -> Text:
+        pane = self.parent.parent if self.parent is not None else None
+        bits = getattr(pane, "bits", False)
+        return Text(sample_header(self.sample, bits), no_wrap=True, overflow="ellipsis")
+
+
 class SampleEntry(Vertical):
-    def __init__(self, sample: events.Sample, bits: bool = False):
+    def __init__(self, sample: events.Sample, units: int = 0):
         super().__init__(classes="sample")
         self.sample = sample
-        self._bits = bits
+        self.header = SampleHeader(sample, units)
 
     def compose(self) -> ComposeResult:
-        yield Label(sample_header(self.sample, self._bits), classes="sample-header", markup=False)
+        yield self.header
         yield Static(self.sample.text, classes="sample-text", markup=False)
-
-    def set_bits(self, bits: bool) -> None:
-        self._bits = bits
-        if self.is_mounted:
-            self.query_one(".sample-header", Label).update(sample_header(self.sample, bits))
 
 
 class SamplesPane(VerticalScroll):
@@ -48,6 +62,7 @@ class SamplesPane(VerticalScroll):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.bits = False
+        self.units = 0  # bumped when the units change
         self.count = 0
 
     def on_mount(self) -> None:
@@ -68,7 +83,7 @@ class SamplesPane(VerticalScroll):
             return
         at_end = self.scroll_y >= self.max_scroll_y - 1
         self._empty.display = False
-        self.mount_all([SampleEntry(sample, self.bits) for sample in found])
+        self.mount_all([SampleEntry(sample, self.units) for sample in found])
         self.count += len(found)
         self.border_title = f"Samples · {self.count}"
         if at_end:
@@ -76,5 +91,17 @@ class SamplesPane(VerticalScroll):
 
     def set_bits(self, bits: bool) -> None:
         self.bits = bits
-        for entry in self.query(SampleEntry):
-            entry.set_bits(bits)
+        self.units += 1
+        self._refresh_visible_headers()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._refresh_visible_headers()
+
+    def _refresh_visible_headers(self) -> None:
+        top, bottom = self.scroll_y, self.scroll_y + self.size.height
+        for entry in self.query_children(SampleEntry):
+            region = entry.virtual_region
+            if entry.header.units != self.units and region.bottom >= top and region.y <= bottom:
+                entry.header.units = self.units
+                entry.header.refresh()
