@@ -20,7 +20,7 @@ from textual.widgets import Footer, Input, TextArea
 from rnntui import events
 from rnntui.engine import Engine, RunSpec
 from rnntui.tui.history import LossHistory, checkpoint_budget, load_run
-from rnntui.tui.widgets.loss import LossPane, LossPlot
+from rnntui.tui.widgets.loss import LossPane
 from rnntui.tui.widgets.prompt import PromptArea, PromptPane
 from rnntui.tui.widgets.samples import SamplesPane
 from rnntui.tui.widgets.status import ErrorPanel, StatusBar
