@@ -293,7 +293,8 @@ class RnnApp(App):
             self.status.state = "crashed"
         else:
             self.status.state = "error"
-        self.query_one("#error-panel", ErrorPanel).show_error(event.message, event.traceback)
+        answers = self.engine is not None and self.engine.alive and self.engine.state != "closed"
+        self.query_one("#error-panel", ErrorPanel).show_error(event.message, event.traceback, answers)
         if self.prompt_pane.generating and self.engine is not None and not self.engine.alive:
             self.prompt_pane.finish("error", "the run's process is gone")
         self.refresh_bindings()
@@ -472,7 +473,8 @@ class RnnApp(App):
         if panel.display:
             panel.display = False
         elif self.last_error is not None:
-            panel.show_error(self.last_error.message, self.last_error.traceback)
+            answers = self.engine is not None and self.engine.alive and self.engine.state != "closed"
+            panel.show_error(self.last_error.message, self.last_error.traceback, answers)
 
     @on(PromptPane.Generate)
     def _generate(self, message: PromptPane.Generate) -> None:

@@ -117,13 +117,16 @@ class ErrorPanel(Vertical):
         with Collapsible(title="traceback", id="error-traceback", collapsed=True):
             with VerticalScroll():
                 yield Static("", id="error-traceback-text", markup=False)
-        yield Label("e/Esc hides this · n new run · o past runs · the prompt still answers", classes="hint")
+        yield Label("", id="error-hint", classes="hint")
 
     def on_mount(self) -> None:
         self.border_title = "The run stopped with an error"
 
-    def show_error(self, message: str, traceback: str | None) -> None:
+    def show_error(self, message: str, traceback: str | None, answers: bool = False) -> None:
+        """``answers``: the run's process is alive, so the prompt still answers from the last weights."""
         self.query_one("#error-message", Label).update(message)
+        hint = "e/Esc hides this · n new run · o past runs"
+        self.query_one("#error-hint", Label).update(hint + (" · the prompt still answers" if answers else ""))
         collapsible = self.query_one("#error-traceback", Collapsible)
         collapsible.display = bool(traceback)
         self.query_one("#error-traceback-text", Static).update(traceback or "")
