@@ -15,7 +15,7 @@ MODEL_OPTIONS = {
     "weight_decay": "weight_decay", "schedule": "schedule", "warmup": "warmup_steps", "clip": "clip",
     "clip_mode": "clip_mode", "max_steps": "max_steps", "max_time": "max_time", "eval_every": "eval_every",
     "sample_every": "sample_every", "sample_length": "sample_length", "seed": "seed", "device": "device",
-    "precision": "precision", "eval_chars": "eval_chars",
+    "precision": "precision", "eval_chars": "eval_chars", "threads": "threads",
     "val_fraction": "val_fraction", "encoding": "encoding", "keep": "keep_checkpoints",
     "normalize_newlines": "normalize_newlines", "include": "include", "exclude": "exclude",
 }
@@ -60,6 +60,7 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                    help="an option of a registered corpus, e.g. depth=12 for brackets (see `rnntui corpora show`)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="auto, cpu, cuda or mps")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (the default preset uses 1)")
     p.add_argument("--precision", help="fp32, bf16 (autocast) or auto (bf16 where the CPU or GPU runs it natively)")
     p.add_argument("--keep", type=int, help="checkpoints to keep besides the best (3)")
 

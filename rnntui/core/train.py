@@ -69,6 +69,7 @@ class TrainConfig:
     keep_checkpoints: int = 3
     seed: int = 1337
     device: str = "auto"
+    threads: int | None = None  # CPU threads for torch (None: torch's default, one per core)
     precision: str = "fp32"  # fp32, bf16 (autocast; fast on CPUs with AMX/AVX-512 BF16 and on recent GPUs), auto
     preset: str | None = None
 
@@ -97,11 +98,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     ),
     # The best validation loss per CPU minute we found (benchmarks/quality.py; results in the README).
     # A GRU learned fastest per CPU second among the LSTM/GRU shapes, batches and rates we tried; bf16 autocast
-    # (where the CPU has AMX/AVX-512 BF16) doubles the characters per second.
+    # (where the CPU has AMX/AVX-512 BF16) doubles the characters per second. One thread: a time step of this
+    # size is too small to split across cores (2 threads were slower on 2 idle cores, and 7x slower on busy ones).
     "default": dict(
         cell="gru", n_layer=2, n_hidden=256, n_embd=64, seq_len=64, batch_size=64, optimizer="adamw", lr=7e-3,
         betas=(0.9, 0.99), weight_decay=0.0, schedule="cosine", warmup_steps=50, min_lr_ratio=0.1,
-        clip=1.0, clip_mode="norm", dropout=0.0, precision="auto",
+        clip=1.0, clip_mode="norm", dropout=0.0, precision="auto", threads=1,
     ),
 }
 
@@ -115,7 +117,7 @@ def apply_preset(name: str, **overrides: Any) -> TrainConfig:
 def validate(c: TrainConfig) -> None:
     positive = {"n_layer": c.n_layer, "n_hidden": c.n_hidden, "seq_len": c.seq_len, "batch_size": c.batch_size,
                 "eval_every": c.eval_every, "sample_every": c.sample_every, "keep_checkpoints": c.keep_checkpoints}
-    for name in ("n_embd", "eval_chars"):
+    for name in ("n_embd", "eval_chars", "threads"):
         if getattr(c, name) is not None:
             positive[name] = getattr(c, name)
     for name, value in positive.items():
@@ -309,6 +311,8 @@ class Trainer:
         validate(config)
         self.config = c = config
         torch.manual_seed(c.seed)
+        if c.threads:
+            torch.set_num_threads(c.threads)
         self.device = pick_device(c.device)
         if self.resumed_from:
             meta = self.resumed_from[1]
