@@ -66,7 +66,7 @@ def test_rnntui_in_a_terminal(tmp_path, small_text):
     tmux("new-session", "-d", "-s", "app", "-x", "100", "-y", "30", command)
     try:
         tmux.wait_for(r"● training", "the run to start")
-        tmux.wait_for(r"step 10 · [\d:]+ · val \d", "the first sample")
+        tmux.wait_for(r"Samples · [1-9]", "the first sample")
         step = r"^ step ([\d,]+)"  # the status bar's second line
         first = int(tmux.wait_for(step, "the step count").group(1).replace(",", ""))
         deadline = time.monotonic() + 60
@@ -75,6 +75,7 @@ def test_rnntui_in_a_terminal(tmp_path, small_text):
             time.sleep(0.25)
 
         tmux("send-keys", "-t", "app", "i")
+        tmux.wait_for(r"⏎ Generate", "the prompt to take the keys")  # the footer shows the prompt's keys
         tmux("send-keys", "-t", "app", "-l", "the quick ")
         tmux("send-keys", "-t", "app", "Enter")
         written = tmux.wait_for(r"([\d,]+) chars written", "a continuation of the prompt")

@@ -419,7 +419,8 @@ class RnnApp(App):
         self.push_screen(HelpScreen())
 
     def action_focus_prompt(self) -> None:
-        self.query_one(PromptArea).focus()
+        # at once (Widget.focus waits for the next turn): keys typed right after `i` must reach the prompt
+        self.screen.set_focus(self.query_one(PromptArea))
 
     def action_escape(self) -> None:
         pane = self.prompt_pane

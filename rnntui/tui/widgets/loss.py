@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 
 import numpy as np
@@ -37,6 +37,36 @@ class LogAxisFormatter(AxisFormatter):
 
     def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
         return [f"{10**t:.3g}" for t in ticks]
+
+
+class FittedAxisFormatter(AxisFormatter):
+    """Another formatter's ticks, thinned until their labels fit the axis's width (textual-plot asks for up to 8
+    ticks whatever the width, so long labels run together in a narrow pane); 1000 and up read 1k, 1.5M..."""
+
+    def __init__(self, base: AxisFormatter, width: Callable[[], int], compact: bool = True):
+        self.base = base
+        self.width = width
+        self.compact = compact
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        ticks = self.base.get_ticks(min_, max_, max_ticks)
+        room = max(self.width(), 8)
+        while len(ticks) > 2 and sum(len(label) + 2 for label in self.get_labels_for_ticks(ticks)) > room:
+            fewer = self.base.get_ticks(min_, max_, max(2, len(ticks) // 2))
+            ticks = fewer if len(fewer) < len(ticks) else ticks[::2]
+        return ticks
+
+    def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
+        if self.compact and ticks and all(abs(t) >= 1000 or t == 0 for t in ticks):
+            return [_compact(t) for t in ticks]
+        return self.base.get_labels_for_ticks(ticks)
+
+
+def _compact(value: float) -> str:
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{unit}"
+    return f"{value:g}"
 
 
 class LossPlot(PlotWidget):
@@ -217,7 +247,9 @@ class LossPane(Vertical):
                 draw(vx, vy, colors["val"], "val")
             plot.scatter(vx, self._transform(vy), marker="●", marker_style=colors["val"])
             shown.append(self._transform(vy))
-        plot.set_x_formatter(DurationFormatter() if axis == "time" else NumericAxisFormatter())
+        x_room = lambda: plot.size.width - plot.margin_left  # noqa: E731
+        plot.set_x_formatter(FittedAxisFormatter(DurationFormatter(), x_room, compact=False) if axis == "time"
+                             else FittedAxisFormatter(NumericAxisFormatter(), x_room))
         plot.set_y_formatter(LogAxisFormatter() if self.log_y else NumericAxisFormatter())
         if self.follow:
             limits = robust_limits(shown, self.skip_outliers)
