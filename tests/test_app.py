@@ -313,3 +313,37 @@ async def test_feeding_a_long_run_is_fast_and_drawn_at_the_pane_width():
         app.theme = "gruvbox"
         await pilot.pause()
         app.loss_pane.redraw(force=True)
+
+
+def test_the_command_line_opens_the_app(monkeypatch, small_text, tmp_path):
+    from rnntui import cli
+
+    opened = []
+    monkeypatch.setattr(RnnApp, "run", lambda self: opened.append(self))
+    assert cli.main([]) == 0
+    app = opened[-1]
+    assert app.autostart and app.spec.args["corpus"] is None and app.spec.args["preset"] is None
+
+    assert cli.main([str(small_text), "--cell", "gru", "--hidden", "64", "--no-start"]) == 0
+    app = opened[-1]
+    assert not app.autostart
+    assert (app.spec.args["corpus"], app.spec.args["cell"], app.spec.args["hidden"]) == (str(small_text), "gru", 64)
+
+    run_dir = tmp_path / "a-run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    assert cli.main([str(run_dir)]) == 0
+    assert opened[-1].open_path == run_dir and opened[-1].spec is None
+
+
+def test_help_lists_every_subcommand_quickly():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import sys; from rnntui.cli import main; sys.exit(main(['--help']))"],
+                         capture_output=True, text=True, check=True).stdout
+    for command in ("app", "train", "sample", "runs", "corpora", "plugins", "cells"):
+        assert f"    {command} " in out
+    code = ("import sys, time; t = time.perf_counter(); from rnntui.cli import build_parser; build_parser(); "
+            "assert 'torch' not in sys.modules and 'textual' not in sys.modules; print(time.perf_counter() - t)")
+    assert float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout) < 0.3
