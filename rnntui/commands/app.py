@@ -25,8 +25,9 @@ def add_parser(sub) -> None:
 
 def train_args(args: argparse.Namespace) -> dict:
     """The options `rnntui.commands.train.config_from_args` reads, as a plain dict for the run's process."""
-    keys = set(MODEL_OPTIONS) | {"corpus", "cell_option", "preset"}
-    return {key: getattr(args, key, None) for key in keys} | {"cell_option": list(args.cell_option or [])}
+    keys = set(MODEL_OPTIONS) | {"corpus", "cell_option", "corpus_option", "preset"}
+    return {key: getattr(args, key, None) for key in keys} | {
+        "cell_option": list(args.cell_option or []), "corpus_option": list(getattr(args, "corpus_option", None) or [])}
 
 
 def is_run_dir(path: str | None) -> bool:
