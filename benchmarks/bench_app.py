@@ -59,7 +59,8 @@ def summary(latencies: list[float]) -> str:
 def config(args):
     from rnntui.core.train import apply_preset
 
-    return apply_preset(args.preset, corpus=args.corpus, max_steps=args.warmup + args.steps)
+    threads = {"threads": args.threads} if args.threads else {}
+    return apply_preset(args.preset, corpus=args.corpus, max_steps=args.warmup + args.steps, **threads)
 
 
 def run_headless(args) -> list[tuple[float, events.Step]]:
@@ -98,7 +99,8 @@ async def key_latency(args) -> tuple[list[float], list[float]]:
     from rnntui.engine import RunSpec
     from rnntui.tui.app import RnnApp
 
-    app = RnnApp(RunSpec(preset=args.preset, overrides={"corpus": args.corpus}, nice=args.nice))
+    threads = {"threads": args.threads} if args.threads else {}
+    app = RnnApp(RunSpec(preset=args.preset, overrides={"corpus": args.corpus, **threads}, nice=args.nice))
     latencies: list[float] = []
     pending: list = []  # [t0, predicate] of the key being measured
     async with app.run_test(size=(120, 36)) as pilot:
@@ -155,8 +157,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--keys", type=int, default=200, help="key presses for the latency measurement (0: skip)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch threads in both modes (OMP_NUM_THREADS, inherited by the run's process; "
-                        "default: torch's own choice)")
+                   help="torch threads in both modes (the preset's `threads`; default: the preset's own)")
     p.add_argument("--nice", type=int, default=None, help="niceness added to the run's process (default: the app's)")
     args = p.parse_args()
     if args.nice is None:
@@ -165,15 +166,14 @@ def main() -> None:
         args.nice = RunSpec().nice
     os.environ.setdefault("RNNTUI_HOME", tempfile.mkdtemp(prefix="rnntui-bench-app-"))
     os.environ.setdefault("RNNTUI_LOAD_PLUGINS", "")
-    if args.threads:
-        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # before torch is imported, here and in the run
 
     import torch
 
     c = config(args)
     chars = c.batch_size * c.seq_len
+    threads = getattr(c, "threads", None) or torch.get_num_threads()
     print(f"preset {args.preset} on {args.corpus}: {c.cell} {c.n_layer}x{c.n_hidden}, batch {c.batch_size} x "
-          f"seq {c.seq_len}; torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs")
+          f"seq {c.seq_len}; torch {torch.__version__}, {threads} thread(s), {os.cpu_count()} CPUs")
     results = {"headless": [], "app": []}
     for r in range(args.repeats if args.steps else 0):
         for mode in ("headless", "app"):
