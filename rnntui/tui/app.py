@@ -160,9 +160,8 @@ class RnnApp(App):
         self.status.dirty = True
         self.refresh_bindings()
 
-    def open_run(self, path: Path) -> None:
-        """Show a past run (curves and samples from its logs) and load it paused: the prompt answers from its
-        last checkpoint, and `space` resumes it exactly."""
+    def _show_run(self, path: Path) -> Path:
+        """Replace the view with a past run's curves and samples, read from its logs."""
         path = Path(path)
         self._retire_engine(reuse=path)
         record = load_run(path, self.loss_pane.smoothing)
@@ -173,6 +172,12 @@ class RnnApp(App):
         self.samples_pane.add_samples(record.samples)
         self.samples_seen = len(record.samples)
         self.run_dir = path
+        return path
+
+    def open_run(self, path: Path) -> None:
+        """Show a past run (curves and samples from its logs) and load it paused: the prompt answers from its
+        last checkpoint, and `space` resumes it exactly."""
+        path = self._show_run(path)
         self.opened_budget = checkpoint_budget(path)
         if not self.opened_budget:
             self.status.state = "idle"
@@ -186,16 +191,7 @@ class RnnApp(App):
 
     def resume_run(self, path: Path, max_steps: int | None = None, max_time: float | None = None) -> None:
         """Continue a run exactly where its last checkpoint left off, up to the given budget (total steps/time)."""
-        path = Path(path)
-        self._retire_engine(reuse=path)
-        record = load_run(path, self.loss_pane.smoothing)
-        self._reset_view()
-        self.pending_spec = None
-        self.history = record.history
-        self.loss_pane.set_history(self.history)
-        self.samples_pane.add_samples(record.samples)
-        self.samples_seen = len(record.samples)
-        self.run_dir = path
+        path = self._show_run(path)
         self.engine = Engine(RunSpec(resume=str(path), max_steps=max_steps, max_time=max_time)).start()
         self.status.state = "starting"
         self.status.dirty = True
