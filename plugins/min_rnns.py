@@ -41,7 +41,8 @@ SCANS = ("auto", "log", "blocked", "loop")
 
 
 def g(v):
-    return torch.where(v >= 0, v + 0.5, torch.sigmoid(v))
+    # = v + 0.5 where v >= 0, else sigmoid(v); written without torch.where, whose backward costs 2x as much
+    return F.relu(v) + torch.sigmoid(v.clamp(max=0))
 
 
 def log_g(v):
@@ -54,28 +55,33 @@ def log_space_scan(log_a, log_b, h0):
     return torch.exp(a_star + torch.logcumsumexp(log_b - a_star, dim=1)) + torch.exp(a_star) * h0.unsqueeze(1)
 
 
-def _blocked(a, b, h0):
-    """h_t = a_t * h_{t-1} + b_t for every t, from a, b (B, T, H) and h_0 (B, H), in blocks of ~sqrt(T) steps:
-    the recurrence inside every block at once (from a zero state, with the products of a), then across the block
-    ends, then each block's incoming state added to its steps. No autograd (see LinearScan)."""
+def _blocked(a, b, h0, reverse=False):
+    """h_t = a_t * h_{t-1} + b_t for every t (h_t = a_t * h_{t+1} + b_t, from the end, if reverse), from a, b
+    (B, T, H) and the incoming state h0 (B, H), in blocks of ~sqrt(T) steps: the recurrence inside every block at
+    once (from a zero state, with the running products of a), then across the block ends, then each block's
+    incoming state added to its steps. No autograd (see LinearScan)."""
     batch, length, hidden = a.shape
     size = max(1, math.isqrt(length))
     blocks = -(-length // size)
     pad = blocks * size - length
-    if pad:  # a = 1, b = 0 after the end: the padding changes nothing before it
-        a, b = F.pad(a, (0, 0, 0, pad), value=1.0), F.pad(b, (0, 0, 0, pad))
+    if pad:  # a = 1, b = 0 past the end (before the start, if reverse): the padding changes no real step
+        sides = (0, 0, pad, 0) if reverse else (0, 0, 0, pad)
+        a, b = F.pad(a, sides, value=1.0), F.pad(b, sides)
     a, b = a.reshape(batch, blocks, size, hidden), b.reshape(batch, blocks, size, hidden)
-    local, decay = torch.empty_like(b), torch.empty_like(a)
-    local[:, :, 0], decay[:, :, 0] = b[:, :, 0], a[:, :, 0]
-    for j in range(1, size):
-        torch.addcmul(b[:, :, j], a[:, :, j], local[:, :, j - 1], out=local[:, :, j])
-        torch.mul(decay[:, :, j - 1], a[:, :, j], out=decay[:, :, j])
+    steps = range(size - 1, -1, -1) if reverse else range(size)
+    local = torch.empty_like(b)
+    local[:, :, steps[0]] = b[:, :, steps[0]]
+    for before, j in zip(steps, steps[1:]):
+        torch.addcmul(b[:, :, j], a[:, :, j], local[:, :, before], out=local[:, :, j])
+    decay = a.flip(2).cumprod(2).flip(2) if reverse else a.cumprod(2)  # products of a from the block's start
     carry = torch.empty(batch, blocks, hidden, dtype=a.dtype, device=a.device)
-    carry[:, 0] = h0
-    for k in range(1, blocks):
-        torch.addcmul(local[:, k - 1, -1], decay[:, k - 1, -1], carry[:, k - 1], out=carry[:, k])
+    order = range(blocks - 1, -1, -1) if reverse else range(blocks)
+    carry[:, order[0]] = h0
+    for before, k in zip(order, order[1:]):
+        torch.addcmul(local[:, before, steps[-1]], decay[:, before, steps[-1]], carry[:, before], out=carry[:, k])
     local.addcmul_(decay, carry.unsqueeze(2))
-    return local.view(batch, blocks * size, hidden)[:, :length]
+    local = local.view(batch, blocks * size, hidden)
+    return local[:, pad:] if reverse else local[:, :length]
 
 
 class LinearScan(torch.autograd.Function):
@@ -91,10 +97,14 @@ class LinearScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         a, h, h0 = ctx.saved_tensors
-        a_next = torch.cat([a[:, 1:], torch.zeros_like(a[:, :1])], dim=1)
-        g = _blocked(a_next.flip(1), grad.flip(1), torch.zeros_like(h0)).flip(1)
-        h_prev = torch.cat([h0.unsqueeze(1), h[:, :-1]], dim=1)
-        return g * h_prev, g, a[:, 0] * g[:, 0]
+        a_next = torch.roll(a, -1, dims=1)  # a_{t+1}; the wrapped-around last one meets the zero state
+        g = _blocked(a_next, grad, torch.zeros_like(h0), reverse=True)
+        grad_a = None
+        if ctx.needs_input_grad[0]:
+            grad_a = torch.empty_like(g)
+            torch.mul(g[:, 1:], h[:, :-1], out=grad_a[:, 1:])
+            torch.mul(g[:, 0], h0, out=grad_a[:, 0])
+        return grad_a, g, a[:, 0] * g[:, 0]
 
 
 def blocked_scan(a, b, h0):
