@@ -78,7 +78,7 @@ class RunSpec:
 class _Outbox:
     """Batches events for the parent: step events and generated text wait up to FLUSH_INTERVAL, others go at once."""
 
-    LAZY = (events.Step, events.GenerationChunk)
+    LAZY = (events.Step, events.GradFlow, events.GenerationChunk)
 
     def __init__(self, q):
         self.q = q

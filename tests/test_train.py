@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rnntui.core import checkpoint
-from rnntui.core.train import PRESETS, TrainConfig, Trainer, apply_preset, learning_rate
+from rnntui.core.train import GRAD_FLOW_EVERY, LONG_BUDGET_S, PRESETS, TrainConfig, Trainer, apply_preset, learning_rate
 
 from test_checkpoint import tiny_config
 
@@ -29,6 +29,23 @@ def test_events_in_order_and_loss_falls(small_text, tmp_path):
     assert all(e.grad_norm > 0 and e.chars_per_sec > 0 for e in steps)
     assert samples[0].val_loss == evals[0].val_loss or samples[0].step == 30
     assert got[-1].reason == "max_steps" and got[-1].best_val_loss == min(e.val_loss for e in evals)
+
+
+def test_grad_flow_events_split_the_pre_clip_norm_by_layer(small_text, tmp_path):
+    trainer = Trainer(tiny_config(small_text, n_layer=3, max_steps=2 * GRAD_FLOW_EVERY, clip=0.01),
+                      tmp_path / "run")
+    got = list(trainer.run())
+    flows = [e for e in got if e.type == "grad_flow"]
+    norm_at = {e.step: e.grad_norm for e in got if e.type == "step"}
+    assert [e.step for e in flows] == [GRAD_FLOW_EVERY, 2 * GRAD_FLOW_EVERY]
+    for flow in flows:
+        assert list(flow.norms) == ["embedding", "layer 1", "layer 2", "layer 3", "head"]
+        assert all(n > 0 for n in flow.norms.values())
+        # the parts make up the whole gradient, measured before clipping to 0.01
+        assert math.sqrt(sum(n * n for n in flow.norms.values())) == pytest.approx(norm_at[flow.step], rel=1e-4)
+        assert norm_at[flow.step] > 0.01
+    logged = (tmp_path / "run" / "events.jsonl").read_text()
+    assert logged.count('"type": "grad_flow"') == 2
 
 
 def test_max_time_budget(small_text, tmp_path):
@@ -83,6 +100,16 @@ def test_every_preset_is_valid():
     cr = apply_preset("char-rnn")
     assert (cr.n_layer, cr.n_hidden, cr.seq_len, cr.batch_size, cr.optimizer, cr.lr, cr.alpha, cr.decay_rate,
             cr.decay_after) == (2, 128, 50, 50, "rmsprop", 2e-3, 0.95, 0.97, 10)
+
+
+def test_default_preset_grows_with_a_long_time_budget():
+    short, unbounded = apply_preset("default", max_time=60), apply_preset("default")
+    assert (short.n_hidden, short.dropout) == (unbounded.n_hidden, unbounded.dropout) == (256, 0.0)
+    long = apply_preset("default", max_time=LONG_BUDGET_S)
+    assert (long.n_hidden, long.dropout, long.lr) == (512, 0.1, 4e-3) and long.cell == short.cell
+    chosen = apply_preset("default", max_time=600, n_hidden=128, lr=1e-3)  # options given still win
+    assert (chosen.n_hidden, chosen.lr, chosen.dropout) == (128, 1e-3, 0.1)
+    assert apply_preset("char-rnn", max_time=600).n_hidden == 128  # only the default preset scales
 
 
 def test_char_rnn_preset_matches_char_rnn_parameter_count(shakespeare, tmp_path):

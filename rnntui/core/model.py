@@ -47,6 +47,18 @@ class CharModel(nn.Module):
             new_states.append(state)
         return self.head(self.drop(x)), new_states
 
+    def grad_norms(self) -> dict[str, float]:
+        """The gradient's L2 norm for each part, input to output: the embedding, each layer, the head. Down a deep
+        stack these show the gradient vanishing (or exploding) on its way to the first layers."""
+        parts = {"embedding": self.embed, **{f"layer {i}": cell for i, cell in enumerate(self.cells, 1)},
+                 "head": self.head}
+        norms = {}
+        for name, part in parts.items():
+            grads = [p.grad for p in part.parameters() if p.grad is not None]
+            if grads:
+                norms[name] = torch.nn.utils.get_total_norm(grads).item()
+        return norms
+
     def step(self, idx_t: Tensor, states: States) -> tuple[Tensor, States]:
         """One symbol per stream, (B,) -> logits (B, V), through every cell's step path (used for generation)."""
         x = self.embed(idx_t)

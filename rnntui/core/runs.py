@@ -39,8 +39,8 @@ def new_run_dir(corpus: str, cell: str) -> Path:
 class RunLog:
     """Appends a run's events to ``events.jsonl`` and its samples to ``samples.jsonl``.
 
-    Step events are thinned as the run grows (every step up to 1,000, every 10th up to 10,000, ...), so the log
-    stays small however long the run; every other event is kept."""
+    Step and grad-flow events are thinned as the run grows (every step up to 1,000, every 10th up to 10,000, ...),
+    so the log stays small however long the run; every other event is kept."""
 
     def __init__(self, run_dir: Path, resume_step: int | None = None):
         self.events_path = run_dir / "events.jsonl"
@@ -55,7 +55,8 @@ class RunLog:
         self._samples = open(self.samples_path, "a", encoding="utf-8")
 
     def write(self, event: events.Event) -> None:
-        if isinstance(event, events.Step) and event.step % max(1, 10 ** (len(str(event.step)) - 3)):
+        thinned = isinstance(event, (events.Step, events.GradFlow))
+        if thinned and event.step % max(1, 10 ** (len(str(event.step)) - 3)):
             return
         line = json.dumps(event.to_dict(), ensure_ascii=False) + "\n"
         self._events.write(line)

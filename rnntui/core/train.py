@@ -97,21 +97,33 @@ PRESETS: dict[str, dict[str, Any]] = {
         clip=5.0, clip_mode="value", eval_every=1000, sample_every=1000,
     ),
     # The best validation loss per CPU minute we found (benchmarks/quality.py; results in the README).
-    # A GRU learned fastest per CPU second among the LSTM/GRU shapes, batches and rates we tried; bf16 autocast
-    # (where the CPU has AMX/AVX-512 BF16) doubles the characters per second. One thread: a time step of this
-    # size is too small to split across cores (2 threads were slower on 2 idle cores, and 7x slower on busy ones).
+    # A GRU learned fastest per CPU second among the LSTM/GRU shapes, batches and rates we tried (an LSTM runs
+    # 1.5x the characters per second through oneDNN but learns less per step); bf16 autocast (where the CPU has
+    # AMX/AVX-512 BF16) doubles the characters per second; short sequences (32-48) learned more per second than
+    # 64-100. One thread: with the sleeping OpenMP threads rnntui asks for (rnntui/__init__.py), the GRU's many
+    # small per-step operations ran 1.7x slower on 2 threads than on 1.
     "default": dict(
-        cell="gru", n_layer=2, n_hidden=256, n_embd=64, seq_len=64, batch_size=64, optimizer="adamw", lr=7e-3,
+        cell="gru", n_layer=2, n_hidden=256, n_embd=64, seq_len=40, batch_size=96, optimizer="adamw", lr=8e-3,
         betas=(0.9, 0.99), weight_decay=0.0, schedule="cosine", warmup_steps=50, min_lr_ratio=0.1,
         clip=1.0, clip_mode="norm", dropout=0.0, precision="auto", threads=1,
     ),
 }
 
+GRAD_FLOW_EVERY = 10  # steps between GradFlow events (per-layer gradient norms)
+
+# With a time budget of several minutes (--max-time) the 2x256 GRU of the default preset overfits, and a wider
+# one with dropout ends lower; the default preset switches to it from this budget on.
+LONG_BUDGET_S = 240.0
+DEFAULT_FOR_LONG_BUDGETS = dict(n_hidden=512, dropout=0.1, lr=4e-3, seq_len=64, batch_size=64)
+
 
 def apply_preset(name: str, **overrides: Any) -> TrainConfig:
     if name not in PRESETS:
         raise ConfigError(f"no preset {name!r}; choose one of: {', '.join(PRESETS)}")
-    return TrainConfig(**{**PRESETS[name], "preset": name, **overrides})
+    values = dict(PRESETS[name])
+    if name == "default" and (overrides.get("max_time") or 0) >= LONG_BUDGET_S:
+        values.update(DEFAULT_FOR_LONG_BUDGETS)
+    return TrainConfig(**{**values, "preset": name, **overrides})
 
 
 def validate(c: TrainConfig) -> None:
@@ -346,6 +358,7 @@ class Trainer:
         self.optimizer = OPTIMIZERS[c.optimizer](self.model.parameters(), c)
         self.step = 0
         self.best_val_loss = math.inf
+        self.grad_flow: dict[str, float] = {}
         self.train_time = 0.0  # seconds spent in training steps, summed over resumes
         self.states = self.model.initial_state(c.batch_size)
         if self.resumed_from:
@@ -506,6 +519,8 @@ class Trainer:
             raise FloatingPointError(f"the loss became {loss_value} at step {self.step + 1}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if (self.step + 1) % GRAD_FLOW_EVERY == 0:
+            self.grad_flow = model.grad_norms()  # before clipping, which scales every part alike
         params = [p for p in model.parameters() if p.grad is not None]
         if c.clip and c.clip_mode == "norm":
             norm = torch.nn.utils.clip_grad_norm_(params, c.clip)
@@ -551,6 +566,8 @@ class Trainer:
                 seconds_per_step = dt if seconds_per_step is None else 0.9 * seconds_per_step + 0.1 * dt
                 produced = [events.Step(self.step, self.step / self.streams.per_epoch, loss, lr, norm,
                                         c.batch_size * c.seq_len / dt, self.train_time, self._eta(seconds_per_step))]
+                if self.step % GRAD_FLOW_EVERY == 0:
+                    produced.append(events.GradFlow(self.step, self.grad_flow))
                 finished = self._budget_spent() is not None
                 if self.step % c.eval_every == 0 or finished:
                     produced += self._eval_and_checkpoint()
