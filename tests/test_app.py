@@ -109,6 +109,9 @@ async def test_first_run_trains_samples_answers_a_prompt_pauses_and_quits(small_
         first = app.status.last.step
         await wait_until(pilot, lambda: app.status.last.step > first + 3, "the step count to rise")
         assert app.status.state == "running" and "training" in str(app.status.render_status())
+        await wait_until(pilot, lambda: app.status.grad_flow, "the gradient norms by layer")
+        assert list(app.status.grad_flow) == ["embedding", "layer 1", "head"]
+        assert "‖g‖ by layer, embedding→head " in str(app.status.render_status())
         assert len(app.history.train) >= first + 3
 
         # the prompt: Enter streams a continuation from the current weights, while training goes on

@@ -233,6 +233,8 @@ class RnnApp(App):
                     status.val, status.best = event.val_loss, event.best_val_loss
                 elif isinstance(event, events.Sample):
                     samples.append(event)
+                elif isinstance(event, events.GradFlow):
+                    status.grad_flow = event.norms
                 elif isinstance(event, (events.GenerationStarted, events.GenerationChunk, events.GenerationDone)):
                     self._generation_event(event)
                 elif isinstance(event, events.Started):

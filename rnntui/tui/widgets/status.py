@@ -23,7 +23,7 @@ STATE_STYLES = {
 
 class StatusBar(Static):
     """Two lines: the run (name, corpus, cell, parameters, device) and its progress (step, epoch, chars/s,
-    elapsed, ETA for the budget, learning rate, pre-clip gradient norm, losses)."""
+    elapsed, ETA for the budget, learning rate, pre-clip gradient norm and its split by layer, losses)."""
 
     def __init__(self, **kwargs):
         super().__init__("", **kwargs)
@@ -39,6 +39,7 @@ class StatusBar(Static):
         self.best: float | None = None
         self.bits = False
         self.speed: float | None = None  # chars/s, smoothed over steps
+        self.grad_flow: dict[str, float] = {}  # the latest pre-clip gradient norm of each part, embedding to head
         self.pending = False  # a run waits for `space` (rnntui --no-start)
         self.dirty = True
 
@@ -86,6 +87,9 @@ class StatusBar(Static):
             parts += [(f"{si(speed)} chars/s", ""), (f"ETA {duration(e.eta) if e.eta is not None else '∞'}", ""),
                       (f"{duration(e.elapsed)} trained", ""), (f"epoch {e.epoch:.2f}", ""), (f"lr {e.lr:.2e}", ""),
                       (f"‖g‖ {e.grad_norm:.3g}", "")]
+        if self.grad_flow:  # how the gradient shrinks (or grows) on its way down the stack
+            parts.append(("‖g‖ by layer, embedding→head " + " ".join(f"{n:.2g}" for n in self.grad_flow.values()),
+                          "dim"))
         lines = [Text(" ")]
         for text, part_style in parts:
             line = lines[-1]
