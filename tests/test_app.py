@@ -18,7 +18,7 @@ from rnntui.tui.screens.help import HelpScreen
 from rnntui.tui.screens.new_run import NewRunScreen
 from rnntui.tui.screens.plugins import PluginsScreen
 from rnntui.tui.screens.runs import RunsScreen
-from rnntui.tui.widgets.samples import SampleEntry
+from rnntui.tui.widgets.samples import KEEP_FIRST, MAX_SHOWN, SampleEntry
 
 TINY = dict(n_layer=1, n_hidden=32, seq_len=16, batch_size=4, eval_every=20, sample_every=20, sample_length=40,
             lr=3e-3, warmup_steps=0, schedule="constant")
@@ -316,6 +316,21 @@ async def test_feeding_a_long_run_is_fast_and_drawn_at_the_pane_width():
         app.theme = "gruvbox"
         await pilot.pause()
         app.loss_pane.redraw(force=True)
+
+
+async def test_a_long_runs_samples_pane_keeps_the_first_stages_and_the_latest():
+    app = RnnApp()
+    async with app.run_test(size=(120, 36)) as pilot:
+        # one at a time, as a run sends them, and in batches, as a reopened run's history arrives
+        for batch in (range(0, 1), range(1, 2), range(2, 150), range(150, 160), range(160, 700), range(700, 701)):
+            app.feed([events.Sample(i, f"sample {i}", i * 0.1, 2.0, 0.8) for i in batch])
+            await pilot.pause()
+        pane = app.samples_pane
+        steps = [entry.sample.step for entry in pane.query(SampleEntry)]
+        assert pane.count == 701 and len(steps) == MAX_SHOWN
+        assert steps[:KEEP_FIRST] == list(range(KEEP_FIRST))
+        assert steps[KEEP_FIRST:] == list(range(701 - (MAX_SHOWN - KEEP_FIRST), 701))
+        assert "701" in pane.border_title and "shown" in pane.border_title
 
 
 def test_the_command_line_opens_the_app(monkeypatch, small_text, tmp_path):
