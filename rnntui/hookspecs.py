@@ -38,7 +38,7 @@ implements either hook or both; ``from rnntui import hookimpl`` is all it needs 
     @hookimpl
     def register_corpora(register):
         register(my_corpus)   # an object with name, description, source and read() yielding text chunks
-                              # (rnntui.core.corpora.Corpus is the ready-made one)
+                              # (rnntui.corpora.Corpus is the ready-made one)
 
 The state is a tuple of tensors, each (batch, ...). A cell may instead subclass rnntui.core.cells.Cell, as the
 built-ins do. Every cell is checked when it is registered (rnntui.plugins.validate_cell): a tiny forward and

@@ -3,7 +3,7 @@ the registry of cells and corpora that the rest of rnntui uses.
 
 Sources, in this order (a plugin is a module, or any object, with ``@hookimpl`` functions; see rnntui.hookspecs):
 
-1. built-in: ``rnntui.core.cells`` and ``rnntui.core.corpora`` register the built-ins through the same hooks;
+1. built-in: ``rnntui.core.cells`` and ``rnntui.corpora`` register the built-ins through the same hooks;
 2. bundled: the gallery, one file per plugin, in ``plugins/`` of a checkout (in an installed copy:
    ``<prefix>/share/rnntui/plugins``);
 3. entry point: installed distributions with entry points in the group ``rnntui``;
@@ -616,7 +616,8 @@ def build_registry(plugins_dirs: Iterable[str | os.PathLike] = (), *, bundled: b
             matched.update(names & allow)
         return True
 
-    from rnntui.core import cells, corpora
+    from rnntui import corpora
+    from rnntui.core import cells
 
     for name, module in (("rnntui.cells", cells), ("rnntui.corpora", corpora)):
         builder.load(PluginInfo(name, __version__, BUILT_IN, module.__name__), lambda m=module: m)

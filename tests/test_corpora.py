@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from rnntui.cli import main
-from rnntui.core import synthetic
-from rnntui.core.corpora import DEFAULT_CORPUS, Corpus
+from rnntui.corpora import synthetic
+from rnntui.corpora import DEFAULT_CORPUS, Corpus
 from rnntui.core.data import DataError
-from rnntui.core.textcache import load_encoded
+from rnntui.corpora.textcache import load_encoded
 from rnntui.core.train import TrainConfig
 from rnntui.plugins import get_registry
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rnntui.core.data import MAX_VOCAB, UNKNOWN, DataError, Streams, eval_chunks, make_dataset, read_text_file
-from rnntui.core.sources import DirectorySource, TextProgress, decode_chunks
-from rnntui.core.textcache import cache_dir, encode_source, load_encoded, text_cache_dir
+from rnntui.corpora.sources import DirectorySource, TextProgress, decode_chunks
+from rnntui.corpora.textcache import cache_dir, encode_source, load_encoded, text_cache_dir
 
 
 def decode(blocks, encoding="utf-8", normalize=True):
@@ -282,8 +282,8 @@ def test_a_damaged_cache_entry_is_rebuilt(tmp_path, small_text):
 
 
 def test_a_corpus_without_version_is_keyed_by_its_content(monkeypatch):
-    from rnntui.core.corpora import Corpus
-    from rnntui.core.sources import IterSource
+    from rnntui.corpora import Corpus
+    from rnntui.corpora.sources import IterSource
 
     text = ["some generated ", "text\r\n"] * 500
     corpus = Corpus("gen", "a test corpus", "tests", read=lambda: iter(text))

@@ -11,10 +11,10 @@ import pytest
 
 from conftest import SHARED_CORPORA
 from rnntui.cli import main
-from rnntui.core.catalogue import catalogue, downloads_dir
+from rnntui.corpora.catalogue import catalogue, downloads_dir
 from rnntui.core.data import DataError
-from rnntui.core.fetch import FetchError, add, fetch, remove
-from rnntui.core.textcache import load_encoded
+from rnntui.corpora.fetch import FetchError, add, fetch, remove
+from rnntui.corpora.textcache import load_encoded
 from rnntui.plugins import get_registry
 
 

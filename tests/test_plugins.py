@@ -348,7 +348,7 @@ def test_validate_cell_accepts_every_registered_cell_and_rejects_non_classes():
 def test_corpus_plugin_basic_checks(tmp_path):
     write(tmp_path, "corpora_plugin.py", '''
         from rnntui import hookimpl
-        from rnntui.core.corpora import Corpus
+        from rnntui.corpora import Corpus
 
         @hookimpl
         def register_corpora(register):
@@ -548,7 +548,7 @@ def test_the_gallery_and_catalogue_load_from_a_normal_install(tmp_path):
     assert installed.returncode == 0, installed.stderr
     (site,) = prefix.glob("lib/python*/site-packages")
     probe = ("import json, rnntui.plugins as p; r = p.get_registry(); "
-             "from rnntui.core.catalogue import catalogue; "
+             "from rnntui.corpora.catalogue import catalogue; "
              "print(json.dumps([p.__file__, {n: r.plugin_of('cell', n).location for n in r.cells}, "
              "[str(e) for _, e in r.failures()], sorted(catalogue())]))")
     env = {**__import__("os").environ, "PYTHONPATH": str(site), ENV_LOAD: ""}

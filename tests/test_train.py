@@ -121,7 +121,8 @@ def test_char_rnn_preset_matches_char_rnn_parameter_count(shakespeare, tmp_path)
 
 
 def test_core_never_imports_the_ui():
-    modules = [f"rnntui.core.{p.stem}" for p in Path("rnntui/core").glob("*.py") if p.stem != "__init__"]
+    modules = [f"rnntui.{package}.{p.stem}" for package in ("core", "corpora")
+               for p in Path("rnntui", package).glob("*.py") if p.stem != "__init__"] + ["rnntui.corpora"]
     probe = (f"import sys, importlib; [importlib.import_module(m) for m in {modules!r}]; "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,

@@ -204,7 +204,7 @@ def describe(spec: str, encoding: str = "utf-8", normalize_newlines: bool = True
              options=None, top: int = 20, lines: int = 6, progress=None) -> dict:
     from pathlib import Path
 
-    from rnntui.core.textcache import load_encoded
+    from rnntui.corpora.textcache import load_encoded
     from rnntui.plugins import get_registry
 
     encoded = load_encoded(spec, encoding, normalize_newlines, include, exclude, options, progress)
@@ -246,7 +246,7 @@ def _parse_options(items: list[str]) -> dict:
 
 
 def _not_downloaded(name: str) -> dict | None:
-    from rnntui.core.catalogue import catalogue
+    from rnntui.corpora.catalogue import catalogue
 
     entry = catalogue().get(name)
     if entry is None or entry.downloaded:
@@ -315,8 +315,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from rnntui.core.catalogue import catalogue_entry
-    from rnntui.core.fetch import fetch
+    from rnntui.corpora.catalogue import catalogue_entry
+    from rnntui.corpora.fetch import fetch
 
     if args.url and len(args.names) > 1:
         from rnntui.core.data import DataError
@@ -334,21 +334,21 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from rnntui.core.fetch import add
+    from rnntui.corpora.fetch import add
 
     print(add(args.name, args.path, args.encoding))
     return 0
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from rnntui.core.fetch import remove
+    from rnntui.corpora.fetch import remove
 
     print(remove(args.name))
     return 0
 
 
 def run_cache(args: argparse.Namespace) -> int:
-    from rnntui.core.textcache import cache_entries, clear_cache, text_cache_dir
+    from rnntui.corpora.textcache import cache_entries, clear_cache, text_cache_dir
 
     if args.clear:
         freed = clear_cache()

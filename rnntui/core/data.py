@@ -1,7 +1,7 @@
 """Text -> vocabulary of Unicode code points -> compact integer array -> train/validation streams for truncated BPTT.
 
-Reading text (files, directories, stdin, registered corpora) lives in ``rnntui.core.sources``; the streaming,
-cached encoding of large texts in ``rnntui.core.textcache``. This module holds what both need: the vocabulary and
+Reading text (files, directories, stdin, registered corpora) lives in ``rnntui.corpora.sources``; the streaming,
+cached encoding of large texts in ``rnntui.corpora.textcache``. This module holds what both need: the vocabulary and
 its policy for huge alphabets, character counting, and the split into carried streams.
 """
 
@@ -30,7 +30,7 @@ class DataError(UserError):
 def read_text_file(path: str | Path, encoding: str = "utf-8", normalize_newlines: bool = True) -> str:
     """A whole (small) text file as one string: BOM stripped, CRLF / CR turned into LF unless told otherwise.
     Raises DataError naming the problem: missing, a directory, binary, or the byte offset of an invalid byte."""
-    from rnntui.core.sources import FileSource
+    from rnntui.corpora.sources import FileSource
 
     return "".join(FileSource(path, encoding, normalize_newlines).text())
 

@@ -237,7 +237,7 @@ def estimate_memory(c: TrainConfig, n_params: int, vocab_size: int) -> int:
 def load_text(spec: str, encoding: str = "utf-8", normalize_newlines: bool = True) -> tuple[str, str]:
     """A corpus name or a file path -> (the whole text, display name). For small texts; training streams the
     text through ``load_dataset`` instead, so it never needs to fit in one string."""
-    from rnntui.core.sources import open_source
+    from rnntui.corpora.sources import open_source
 
     source = open_source(spec, encoding, normalize_newlines)
     try:
@@ -248,8 +248,8 @@ def load_text(spec: str, encoding: str = "utf-8", normalize_newlines: bool = Tru
 
 def load_dataset(c: TrainConfig, progress=None) -> Dataset:
     """The configuration's corpus, encoded (through the on-disk cache when large) and split. ``progress``, if
-    given, receives rnntui.core.sources.TextProgress reports (reading, encoding, notes such as skipped files)."""
-    from rnntui.core.textcache import load_dataset as load
+    given, receives rnntui.corpora.sources.TextProgress reports (reading, encoding, notes such as skipped files)."""
+    from rnntui.corpora.textcache import load_dataset as load
 
     return load(c.corpus, c.val_fraction, encoding=c.encoding, normalize_newlines=c.normalize_newlines,
                 include=c.include, exclude=c.exclude, options=c.corpus_options, progress=progress)

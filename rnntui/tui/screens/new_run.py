@@ -141,7 +141,7 @@ class NewRunScreen(Screen[dict | None]):
             self.query_one("#form-error", Label).update(f"could not load cells and corpora: {e}")
             self.query_one("#form").display = True
             return
-        from rnntui.core.corpora import DEFAULT_CORPUS
+        from rnntui.corpora import DEFAULT_CORPUS
 
         corpora = sorted(self.registry.corpora)
         self.query_one("#corpus", Select).set_options([(name, name) for name in corpora])

@@ -20,11 +20,11 @@ import urllib.request
 from pathlib import Path
 
 from rnntui import __version__
-from rnntui.core.catalogue import (
+from rnntui.corpora.catalogue import (
     CatalogueEntry, add_command, catalogue, catalogue_entry, save_user_corpora, user_corpora,
 )
 from rnntui.core.data import DataError
-from rnntui.core.sources import CHUNK_BYTES, DirectorySource, FileSource, ProgressFn, report
+from rnntui.corpora.sources import CHUNK_BYTES, DirectorySource, FileSource, ProgressFn, report
 
 
 class FetchError(DataError):

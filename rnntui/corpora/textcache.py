@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rnntui.core.data import CharCounts, Dataset, DataError, Vocab, VocabPlan, plan_vocab, split_dataset, to_codes
-from rnntui.core.sources import (
+from rnntui.corpora.sources import (
     CHUNK_BYTES, ProgressFn, SkipDocument, TextSource, open_source, report,
 )
 

@@ -55,7 +55,7 @@ def catalogue_entry(name: str) -> CatalogueEntry:
 
 
 def downloads_dir() -> Path:
-    from rnntui.core.textcache import cache_dir
+    from rnntui.corpora.textcache import cache_dir
 
     return cache_dir() / "corpora"
 
@@ -86,6 +86,6 @@ def user_corpora() -> dict[str, dict]:
 
 
 def save_user_corpora(entries: dict[str, dict]) -> None:
-    from rnntui.core.textcache import _write_json
+    from rnntui.corpora.textcache import _write_json
 
     _write_json(user_corpora_file(), entries)

@@ -234,7 +234,7 @@ class FileSource(TextSource):
                                                         self.normalize_newlines, self.what))
 
     def fingerprint(self, progress: ProgressFn | None = None) -> str:
-        from rnntui.core.textcache import file_sha256
+        from rnntui.corpora.textcache import file_sha256
 
         return self._fingerprint({"kind": "file", "sha256": file_sha256(self.path, progress),
                                   "encoding": canonical_encoding(self.encoding)})
@@ -320,7 +320,7 @@ class DirectorySource(TextSource):
             yield "\n", 0
 
     def fingerprint(self, progress: ProgressFn | None = None) -> str:
-        from rnntui.core.textcache import file_sha256
+        from rnntui.corpora.textcache import file_sha256
 
         done, hashes = 0, []
         for path, rel, size in self.files:
@@ -381,7 +381,7 @@ class StdinSource(FileSource):
     """Standard input, spooled to a temporary file in the cache directory (so it can be read twice)."""
 
     def __init__(self, encoding: str = "utf-8", normalize_newlines: bool = True, stream=None):
-        from rnntui.core.textcache import cache_dir
+        from rnntui.corpora.textcache import cache_dir
 
         spool = cache_dir() / "spool"
         spool.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ lets rnntui find a cached encoding without reading the corpus (otherwise its con
 Built in:
 - ``python-docs``: the Python language reference shipped with CPython (pydoc_data.topics); the default.
 - ``python-stdlib``: the standard library's source code (option ``max_chars`` caps its size).
-- the probes ``hello``, ``brackets``, ``copy``, ``arithmetic`` (rnntui.core.synthetic);
+- the probes ``hello``, ``brackets``, ``copy``, ``arithmetic`` (rnntui.corpora.synthetic);
 - the catalogue's downloadable corpora (corpora/catalogue.toml), usable once fetched or added by hand;
 - the files and directories a user registered with ``rnntui corpora add NAME PATH``.
 """
@@ -38,7 +38,7 @@ class Corpus:
     offline: bool = True  # available without a download
     options: Mapping[str, Any] = field(default_factory=dict)  # option -> default value, passed to read()
     version: str | None = None  # changes whenever the text changes (None: rnntui hashes the content)
-    # Optional, for built-ins: how to read the text straight from files (a rnntui.core.sources.TextSource
+    # Optional, for built-ins: how to read the text straight from files (a rnntui.corpora.sources.TextSource
     # factory taking the options), whether it is available now, and how to learn its size cheaply.
     text_source: Callable[..., Any] | None = None
     available: Callable[[], bool] | None = None
@@ -101,7 +101,7 @@ def stdlib_dir() -> Path:
 
 
 def _stdlib_source(max_chars: int = 0):
-    from rnntui.core.sources import DirectorySource
+    from rnntui.corpora.sources import DirectorySource
 
     return DirectorySource(stdlib_dir(), include=("*.py",), exclude=STDLIB_EXCLUDE, name="python-stdlib",
                            header="# file: {path}\n", max_chars=max_chars or None)
@@ -136,7 +136,7 @@ PYTHON_STDLIB = Corpus(
 def _probe(name: str) -> Corpus:
     import inspect
 
-    from rnntui.core import synthetic
+    from rnntui.corpora import synthetic
 
     generate, description = synthetic.PROBES[name]
     defaults = {k: p.default for k, p in inspect.signature(generate).parameters.items()}
@@ -157,11 +157,11 @@ def _probe(name: str) -> Corpus:
 
 
 def _catalogue_corpus(entry) -> Corpus:
-    from rnntui.core.catalogue import add_command
+    from rnntui.corpora.catalogue import add_command
 
     def text_source():
         from rnntui.core.data import DataError
-        from rnntui.core.sources import FileSource
+        from rnntui.corpora.sources import FileSource
 
         if not entry.downloaded:
             raise DataError(f"{entry.name} is not downloaded yet: run `rnntui corpora fetch {entry.name}` "
@@ -189,7 +189,7 @@ def _user_corpus(name: str, spec: dict) -> Corpus:
 
     def text_source():
         from rnntui.core.data import DataError
-        from rnntui.core.sources import DirectorySource, FileSource
+        from rnntui.corpora.sources import DirectorySource, FileSource
 
         if not path.exists():
             raise DataError(f"corpus {name}: {path} no longer exists; add it again with "
@@ -199,7 +199,7 @@ def _user_corpus(name: str, spec: dict) -> Corpus:
         return FileSource(path, encoding, name=name)
 
     def measure():
-        from rnntui.core.sources import DirectorySource
+        from rnntui.corpora.sources import DirectorySource
 
         return DirectorySource(path).total if path.is_dir() else path.stat().st_size
 
@@ -218,11 +218,11 @@ def _user_corpus(name: str, spec: dict) -> Corpus:
 def register_corpora(register):
     register(PYTHON_DOCS)
     register(PYTHON_STDLIB)
-    from rnntui.core import synthetic
+    from rnntui.corpora import synthetic
 
     for name in synthetic.PROBES:
         register(_probe(name))
-    from rnntui.core.catalogue import catalogue, user_corpora
+    from rnntui.corpora.catalogue import catalogue, user_corpora
 
     for entry in catalogue().values():
         register(_catalogue_corpus(entry))
