@@ -271,12 +271,13 @@ class _Child:
         val = t.evaluate()
         if val is not None:
             self.last_val_loss = val
-            best = min(val, t.best_val_loss)
-            self.out.add(events.Eval(t.step, val, events.bits(val), best, t.train_time))
+            event = events.Eval(t.step, val, events.bits(val), min(val, t.best_val_loss), t.train_time)
+            self.out.add(event)
+            self._log(event)
         self._sample()
 
     def _sample(self) -> None:
-        """A sample outside the trainer's schedule (an early stage, or "sample now"), kept in samples.jsonl."""
+        """A sample outside the trainer's schedule (an early stage, or "sample now"), kept in the run's log."""
         self.sample_requested = False
         t = self.trainer
         try:
@@ -286,7 +287,15 @@ class _Child:
             return
         event = events.Sample(t.step, text, t.train_time, self.last_val_loss, t.config.sample_temperature)
         self.out.add(event)
-        self._append_log(event, samples_only=True)
+        self._log(event)
+
+    def _log(self, event: events.Event) -> None:
+        """Into the run's log through the trainer's own writer while it runs (one writer keeps lines whole and in
+        order); a sample asked for after the run ended goes to samples.jsonl."""
+        if self.trainer.log is not None:
+            self.trainer.log.write(event)
+        else:
+            self._append_log(event, samples_only=True)
 
     def _append_log(self, *logged: events.Event, samples_only: bool = False) -> None:
         import json

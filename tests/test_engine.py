@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing as mp
 import os
 import signal
@@ -120,6 +121,10 @@ def test_trains_samples_generates_and_closes(small_text):
     assert not engine.alive and no_children_left()
     logged = (Path(engine.run_dir) / "samples.jsonl").read_text().splitlines()
     assert len(logged) >= 3  # the early stages are kept with the run's own samples
+    # and their validations with the run's events, so a reopened run shows them
+    evals = [json.loads(line) for line in (Path(engine.run_dir) / "events.jsonl").read_text().splitlines()
+             if '"type": "eval"' in line]
+    assert [e["step"] for e in evals][:3] == [10, 20, 30]
 
 
 def test_pause_resume_sample_now_stop(small_text):

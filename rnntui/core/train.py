@@ -359,6 +359,7 @@ class Trainer:
         self.step = 0
         self.best_val_loss = math.inf
         self.grad_flow: dict[str, float] = {}
+        self.log: runs.RunLog | None = None  # open while run() is; others (the engine) may add events to it
         self.train_time = 0.0  # seconds spent in training steps, summed over resumes
         self.states = self.model.initial_state(c.batch_size)
         if self.resumed_from:
@@ -539,13 +540,14 @@ class Trainer:
     def run(self) -> Iterator[events.Event]:
         """Train, yielding events, and log them in the run directory. Closing the generator stops the run after
         the step in progress."""
-        log = runs.RunLog(self.run_dir, self.step if self.resumed_from else None)
+        self.log = log = runs.RunLog(self.run_dir, self.step if self.resumed_from else None)
         try:
             for event in self._events():
                 log.write(event)
                 yield event
         finally:
             log.close()
+            self.log = None
 
     def _events(self) -> Iterator[events.Event]:
         c, model = self.config, self.model
