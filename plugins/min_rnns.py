@@ -73,7 +73,7 @@ def _blocked(a, b, h0, reverse=False):
     local[:, :, steps[0]] = b[:, :, steps[0]]
     for before, j in zip(steps, steps[1:]):
         torch.addcmul(b[:, :, j], a[:, :, j], local[:, :, before], out=local[:, :, j])
-    decay = a.flip(2).cumprod(2).flip(2) if reverse else a.cumprod(2)  # products of a from the block's start
+    decay = a.flip(2).cumprod(2).flip(2) if reverse else a.cumprod(2)  # running products of a in each block
     carry = torch.empty(batch, blocks, hidden, dtype=a.dtype, device=a.device)
     order = range(blocks - 1, -1, -1) if reverse else range(blocks)
     carry[:, order[0]] = h0
