@@ -106,7 +106,7 @@ def test_default_preset_grows_with_a_long_time_budget():
     short, unbounded = apply_preset("default", max_time=60), apply_preset("default")
     assert (short.n_hidden, short.dropout) == (unbounded.n_hidden, unbounded.dropout) == (256, 0.0)
     long = apply_preset("default", max_time=LONG_BUDGET_S)
-    assert (long.n_hidden, long.dropout, long.lr) == (512, 0.1, 4e-3) and long.cell == short.cell
+    assert (long.n_hidden, long.dropout, long.lr) == (512, 0.1, 5e-3) and long.cell == short.cell
     chosen = apply_preset("default", max_time=600, n_hidden=128, lr=1e-3)  # options given still win
     assert (chosen.n_hidden, chosen.lr, chosen.dropout) == (128, 1e-3, 0.1)
     assert apply_preset("char-rnn", max_time=600).n_hidden == 128  # only the default preset scales

@@ -114,7 +114,7 @@ GRAD_FLOW_EVERY = 10  # steps between GradFlow events (per-layer gradient norms)
 # With a time budget of several minutes (--max-time) the 2x256 GRU of the default preset overfits, and a wider
 # one with dropout ends lower; the default preset switches to it from this budget on.
 LONG_BUDGET_S = 240.0
-DEFAULT_FOR_LONG_BUDGETS = dict(n_hidden=512, dropout=0.1, lr=4e-3, seq_len=64, batch_size=64)
+DEFAULT_FOR_LONG_BUDGETS = dict(n_hidden=512, dropout=0.1, lr=5e-3, min_lr_ratio=0.02, seq_len=64, batch_size=64)
 
 
 def apply_preset(name: str, **overrides: Any) -> TrainConfig:
