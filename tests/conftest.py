@@ -33,3 +33,15 @@ def small_text(tmp_path) -> Path:
     path = tmp_path / "small.txt"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def plugin_env(monkeypatch):
+    """No plugin settings from the machine; whatever a test (or --plugins-dir) sets is undone after it."""
+    from rnntui import plugins
+
+    for var in (plugins.ENV_PATH, plugins.ENV_DISABLED, plugins.ENV_DIR_ARGS):
+        monkeypatch.setenv(var, "")
+    monkeypatch.setenv(plugins.ENV_LOAD, "")
+    yield
+    plugins.reset_registry()

@@ -11,10 +11,11 @@ import torch
 from rnntui import events, plugins
 from rnntui.cli import main
 from rnntui.plugins import (
-    BUILT_IN, BUNDLED, DIRECTORY, ENTRY_POINT, ENV_DIR_ARGS, ENV_DISABLED, ENV_LOAD, ENV_PATH, CellValidationError,
+    BUILT_IN, BUNDLED, DIRECTORY, ENTRY_POINT, ENV_DISABLED, ENV_LOAD, ENV_PATH, CellValidationError,
     build_registry, get_registry, validate_cell,
 )
 
+pytestmark = pytest.mark.usefixtures("plugin_env")  # tests/conftest.py: no plugin settings from the machine
 GALLERY_CELLS = {
     "gru-cho", "delta-rnn", "lstm-peephole", "lstm-nig", "lstm-nfg", "lstm-nog", "lstm-niaf", "lstm-noaf", "lstm-np",
     "lstm-cifg", "lstm-fgr", "indrnn", "mgu", "mingru", "minlstm", "mut1", "mut2", "mut3", "ugrnn",
@@ -54,16 +55,6 @@ def write(directory, name, source):
     path = directory / name
     path.write_text(textwrap.dedent(source))
     return path
-
-
-@pytest.fixture(autouse=True)
-def plugin_env(monkeypatch):
-    """No plugin settings from the machine; whatever a test (or --plugins-dir) sets is undone after it."""
-    for var in (ENV_PATH, ENV_DISABLED, ENV_DIR_ARGS):
-        monkeypatch.setenv(var, "")
-    monkeypatch.setenv(ENV_LOAD, "")
-    yield
-    plugins.reset_registry()
 
 
 def bad_cell_plugin(name, body, extra=""):

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from rnntui import plugins
 from rnntui.cli import main
-from rnntui.plugins import ENV_DIR_ARGS, ENV_DISABLED, ENV_LOAD, ENV_PATH, build_registry
+from rnntui.plugins import ENV_LOAD, build_registry
 
+pytestmark = pytest.mark.usefixtures("plugin_env")  # tests/conftest.py: no plugin settings from the machine
 README = Path(__file__).resolve().parents[1] / "README.md"
 TINY = ["--hidden", "16", "--embed", "8", "--layers", "2", "--batch-size", "4", "--seq-len", "16",
         "--eval-every", "4", "--sample-every", "4", "--sample-length", "20", "--max-steps", "4", "--quiet"]
@@ -26,15 +26,6 @@ def section() -> str:
 
 def blocks(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", section(), flags=re.S)
-
-
-@pytest.fixture(autouse=True)
-def plugin_env(monkeypatch):
-    for var in (ENV_PATH, ENV_DISABLED, ENV_DIR_ARGS):
-        monkeypatch.setenv(var, "")
-    monkeypatch.setenv(ENV_LOAD, "")
-    yield
-    plugins.reset_registry()
 
 
 @pytest.fixture
