@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     from rnntui.commands import fail
-    from rnntui.core.errors import UserError
+    from rnntui.errors import UserError
 
     try:
         return args.run(args)

@@ -6,16 +6,8 @@ one JSON line (``event.to_dict()``) and be read back (``from_dict``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
-
-LN2 = math.log(2.0)
-
-
-def bits(nats: float) -> float:
-    """Nats per character to bits per character."""
-    return nats / LN2
 
 
 @dataclass(frozen=True)
@@ -98,7 +90,7 @@ class GradFlow(Event):
 
 
 @dataclass(frozen=True)
-class Warning(Event):  # noqa: A001 - the event is a warning; shadowing the builtin inside this module is harmless
+class RunWarning(Event):
     type: ClassVar[str] = "warning"
     message: str
     step: int | None = None
@@ -122,7 +114,7 @@ class Done(Event):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type: cls for cls in (Started, Step, Eval, Sample, Checkpoint, GradFlow, Warning, Error, Done)
+    cls.type: cls for cls in (Started, Step, Eval, Sample, Checkpoint, GradFlow, RunWarning, Error, Done)
 }
 
 

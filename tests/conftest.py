@@ -1,4 +1,8 @@
+"""Shared fixtures and settings. Test files import the settings with ``from conftest import ...`` (pytest puts
+this directory on sys.path)."""
+
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -6,6 +10,35 @@ import pytest
 SHARED_CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
 # The tests never load plugins installed on the machine (pytest's own practice): only built-ins and the gallery.
 os.environ["RNNTUI_LOAD_PLUGINS"] = ""
+
+# A tiny model and schedule, so a test trains in a fraction of a second. TINY_ARGS are the same as options of
+# `rnntui train` / `rnntui` (the app).
+TINY = dict(n_layer=1, n_hidden=32, n_embd=16, seq_len=16, batch_size=4, eval_every=20, sample_every=20,
+            sample_length=40, lr=3e-3, warmup_steps=0, schedule="constant", threads=1)
+TINY_ARGS = ["--layers", "1", "--hidden", "32", "--embed", "16", "--seq-len", "16", "--batch-size", "4",
+             "--eval-every", "20", "--sample-every", "20", "--sample-length", "40", "--lr", "3e-3", "--warmup", "0",
+             "--schedule", "constant", "--threads", "1"]
+# Two layers with dropout and a warm-up: what exact resume must get right (carried states, RNG, schedules).
+TWO_LAYERS = dict(n_layer=2, n_hidden=32, n_embd=16, seq_len=32, batch_size=8, dropout=0.1, lr=3e-3, eval_every=5,
+                  sample_every=5, sample_length=20, schedule="cosine", warmup_steps=3)
+
+
+def tiny_config(corpus, **overrides):
+    """TrainConfig of the TINY settings on ``corpus``, with ``overrides``."""
+    from rnntui.core.config import TrainConfig
+
+    return TrainConfig(**{**TINY, "corpus": str(corpus), **overrides})
+
+
+def wait_for(condition, timeout: float = 60.0, interval: float = 0.05, what: str = "the condition"):
+    """Poll ``condition()`` until it is true (returning its value); fail after a generous ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(autouse=True)

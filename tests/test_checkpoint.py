@@ -8,24 +8,26 @@ from dataclasses import replace
 import pytest
 import torch
 
-from rnntui.core import checkpoint
+from rnntui.core import checkpoint, runs
+from rnntui.util import files
 from rnntui.core.checkpoint import CheckpointError
-from rnntui.core.inference import load_model
-from rnntui.core.train import TrainConfig, Trainer
+from rnntui.run import build_trainer, load_model, resume_trainer
+
+from conftest import TWO_LAYERS, tiny_config as tiny
 
 
-def tiny_config(corpus, **kw):
-    base = dict(corpus=str(corpus), n_layer=2, n_hidden=32, n_embd=16, seq_len=32, batch_size=8, dropout=0.1,
-                lr=3e-3, eval_every=5, sample_every=5, sample_length=20, schedule="cosine", warmup_steps=3)
-    return TrainConfig(**{**base, **kw})
+def tiny_config(corpus, **overrides):
+    return tiny(corpus, **{**TWO_LAYERS, **overrides})
 
 
 def losses(trainer):
-    return [e.loss for e in trainer.run() if e.type == "step"]
+    found = [e.loss for e in trainer.run() if e.type == "step"]
+    trainer.close()
+    return found
 
 
 def test_round_trip_restores_weights_vocab_and_config(small_text, tmp_path):
-    trainer = Trainer(tiny_config(small_text, max_steps=5), tmp_path / "run")
+    trainer = build_trainer(tiny_config(small_text, max_steps=5), tmp_path / "run")
     list(trainer.run())
     model, vocab, meta = load_model(tmp_path / "run")
     assert vocab == trainer.vocab
@@ -38,9 +40,10 @@ N, M = 13, 17  # the streams wrap after 21 steps here, so the resumed part cross
 
 
 def resumed_losses(run_dir, total):
-    trainer = Trainer(TrainConfig(max_steps=total), resume=run_dir)
-    assert trainer.step == N
+    trainer = resume_trainer(run_dir, max_steps=total)
+    assert trainer.steps_done == N
     steps = [(e.step, e.loss) for e in trainer.run() if e.type == "step"]
+    trainer.close()
     assert steps[0][0] == N + 1 and steps[-1][0] == total
     return [loss for _, loss in steps]
 
@@ -49,8 +52,8 @@ def resumed_losses(run_dir, total):
 def test_resume_after_max_steps_is_bit_identical(small_text, tmp_path, optimizer):
     """Train N steps (--max-steps N), resume to N+M: the same per-step losses as N+M steps in one go."""
     config = tiny_config(small_text, optimizer=optimizer, momentum=0.9, schedule="constant")
-    one_go = losses(Trainer(replace(config, max_steps=N + M), tmp_path / "one"))
-    first = Trainer(replace(config, max_steps=N), tmp_path / "two")
+    one_go = losses(build_trainer(replace(config, max_steps=N + M), tmp_path / "one"))
+    first = build_trainer(replace(config, max_steps=N), tmp_path / "two")
     assert first.streams.per_epoch < N + M
     assert losses(first) + resumed_losses(tmp_path / "two", N + M) == one_go
 
@@ -58,22 +61,18 @@ def test_resume_after_max_steps_is_bit_identical(small_text, tmp_path, optimizer
 def test_resume_after_a_stop_is_bit_identical_with_a_cosine_schedule(small_text, tmp_path):
     """Stop a run part-way (as Ctrl-C or the app's stop does: checkpoint, then end), then resume it."""
     config = tiny_config(small_text, max_steps=N + M, schedule="cosine")
-    one_go = losses(Trainer(config, tmp_path / "one"))
-    first = Trainer(config, tmp_path / "two")
+    one_go = losses(build_trainer(config, tmp_path / "one"))
+    first = build_trainer(config, tmp_path / "two")
     part1 = []
-    stream = first.run()
-    for event in stream:
-        if event.type == "step":
-            part1.append(event.loss)
-            if event.step == N:
-                break
-    stream.close()
-    first.save_checkpoint()
+    while first.steps_done < N:
+        part1 += [e.loss for e in first.step() if e.type == "step"]
+    assert [e.type for e in first.stop(checkpoint=True)] == ["checkpoint", "done"]
+    first.close()
     assert part1 + resumed_losses(tmp_path / "two", N + M) == one_go
 
 
 def test_interrupted_write_keeps_the_previous_checkpoint(small_text, tmp_path, monkeypatch):
-    trainer = Trainer(tiny_config(small_text, max_steps=5), tmp_path / "run")
+    trainer = build_trainer(tiny_config(small_text, max_steps=5), tmp_path / "run")
     list(trainer.run())
     ckpt_dir = tmp_path / "run" / "checkpoints"
     before = sorted(p.name for p in ckpt_dir.iterdir())
@@ -84,15 +83,14 @@ def test_interrupted_write_keeps_the_previous_checkpoint(small_text, tmp_path, m
             raise KeyboardInterrupt  # killed between writing the tensors and the JSON that commits them
         return real_replace(src, dst)
 
-    trainer.step = 6
-    monkeypatch.setattr(checkpoint.os, "replace", crash_on_json)
+    trainer.steps_done = 6
+    monkeypatch.setattr(files.os, "replace", crash_on_json)
     with pytest.raises(KeyboardInterrupt):
-        trainer.save_checkpoint()
-    monkeypatch.setattr(checkpoint.os, "replace", real_replace)
+        trainer.checkpoint()
+    monkeypatch.setattr(files.os, "replace", real_replace)
     assert not list(ckpt_dir.glob("*.tmp")) and not list(ckpt_dir.glob(".*.tmp"))
-    assert checkpoint.resolve(tmp_path / "run").name == "step-00000005.json"
-    _, meta = checkpoint.load(tmp_path / "run")
-    assert meta["step"] == 5
+    assert runs.resolve(tmp_path / "run").name == "step-00000005.json"
+    assert checkpoint.load(tmp_path / "run").step == 5
     assert set(before) <= {p.name for p in ckpt_dir.iterdir()}
 
 
@@ -101,14 +99,14 @@ def test_write_interrupted_inside_the_tensor_file_leaves_nothing_under_its_name(
 
     monkeypatch.setattr(checkpoint, "serialize", lambda t: b"x" * 10)
     real_fsync = os.fsync
-    monkeypatch.setattr(checkpoint.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("disk full")))
+    monkeypatch.setattr(files.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("disk full")))
     with pytest.raises(OSError):
         checkpoint.save(tmp_path, 2, {"w": torch.ones(3)}, {})
-    monkeypatch.setattr(checkpoint.os, "fsync", real_fsync)
+    monkeypatch.setattr(files.os, "fsync", real_fsync)
     assert not (tmp_path / "step-00000002.safetensors").exists()
     assert not list(tmp_path.glob(".*.tmp"))
-    tensors, meta = checkpoint.load(tmp_path)
-    assert meta["step"] == 1 and torch.equal(tensors["w"], torch.ones(3))
+    saved = checkpoint.load(tmp_path)
+    assert saved.step == 1 and torch.equal(saved.tensors["w"], torch.ones(3))
 
 
 def _saved(tmp_path):
@@ -149,7 +147,7 @@ def test_pickle_files_are_never_loaded(tmp_path):
 
 
 def test_pruning_keeps_the_last_k_and_the_best(small_text, tmp_path):
-    trainer = Trainer(tiny_config(small_text, max_steps=30, eval_every=3, keep_checkpoints=2), tmp_path / "run")
+    trainer = build_trainer(tiny_config(small_text, max_steps=30, eval_every=3, keep_checkpoints=2), tmp_path / "run")
     list(trainer.run())
     ckpt_dir = tmp_path / "run" / "checkpoints"
     kept = sorted(p.name for p in ckpt_dir.glob("step-*.json"))
@@ -161,12 +159,6 @@ def test_pruning_keeps_the_last_k_and_the_best(small_text, tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_checkpoint_saved_on_gpu_loads_on_cpu(small_text, tmp_path):
-    list(Trainer(tiny_config(small_text, max_steps=2, device="cuda"), tmp_path / "run").run())
+    list(build_trainer(tiny_config(small_text, max_steps=2, device="cuda"), tmp_path / "run").run())
     model, _, _ = load_model(tmp_path / "run", device="cpu")
     assert all(p.device.type == "cpu" for p in model.parameters())
-
-
-def test_saved_tensors_are_on_the_cpu(tmp_path):
-    json_path = checkpoint.save(tmp_path, 1, {"w": torch.ones(2)}, {})
-    tensors, _ = checkpoint.load(json_path)
-    assert tensors["w"].device.type == "cpu"

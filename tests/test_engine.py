@@ -6,19 +6,26 @@ import json
 import multiprocessing as mp
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from rnntui import events
-from rnntui.engine import FLUSH_INTERVAL, Engine, RunSpec, _Outbox
+from rnntui.engine import Engine, RunSpec
+from rnntui.engine.child import FLUSH_INTERVAL, Outbox
 
-TINY = dict(n_layer=1, n_hidden=32, seq_len=16, batch_size=4, eval_every=20, sample_every=20, sample_length=40,
-            lr=3e-3, warmup_steps=0, schedule="constant")
+from conftest import tiny_config, wait_for
+
+
+def spec_for(corpus, early_samples=None, **overrides) -> RunSpec:
+    extra = {} if early_samples is None else {"early_samples": early_samples}
+    return RunSpec(config=tiny_config(corpus, **overrides).to_json(), **extra)
 
 PLUGIN = '''
-import os, signal
+import os, signal, warnings
 import torch
 from torch import nn
 from rnntui import hookimpl
@@ -52,15 +59,32 @@ class Segfaulting(Exploding):
         return super().step(x_t, state)
 
 
+class Warning_(Cell):
+    """Warns (a Python warning) in training (batch size 3), and trains on."""
+
+    name = "warning"
+
+    def __init__(self, input_size, hidden_size, **options):
+        super().__init__(input_size, hidden_size, **options)
+        self.lin = nn.Linear(input_size + hidden_size, hidden_size)
+
+    def step(self, x_t, state):
+        if x_t.shape[0] == 3:
+            warnings.warn("this cell is only a test", UserWarning)
+        h = torch.tanh(self.lin(torch.cat([x_t, state[0]], -1)))
+        return h, (h,)
+
+
 @hookimpl
 def register_cells(register):
     register(Exploding)
     register(Segfaulting)
+    register(Warning_)
 '''
 
 
 @pytest.fixture
-def test_plugins(tmp_path, monkeypatch):
+def misbehaving_plugins(tmp_path, monkeypatch):
     """A plugin directory with misbehaving cells, seen by this process and by the run's process."""
     from rnntui.plugins import ENV_DIR_ARGS, reset_registry
 
@@ -90,14 +114,11 @@ def of(found, cls):
 
 
 def no_children_left() -> bool:
-    deadline = time.monotonic() + 5
-    while mp.active_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not mp.active_children()
+    return wait_for(lambda: not mp.active_children(), timeout=10, what="the run's process to end")
 
 
 def test_trains_samples_generates_and_closes(small_text):
-    spec = RunSpec(overrides={**TINY, "corpus": str(small_text), "max_steps": 60})
+    spec = spec_for(small_text, max_steps=60)
     with Engine(spec) as engine:
         found = collect(engine, lambda f: any(isinstance(e, events.Sample) for e in f))
         steps = [e.step for e in of(found, events.Step)]
@@ -128,20 +149,18 @@ def test_trains_samples_generates_and_closes(small_text):
 
 
 def test_pause_resume_sample_now_stop(small_text):
-    spec = RunSpec(overrides={**TINY, "corpus": str(small_text), "sample_every": 10_000, "eval_every": 10_000},
-                   early_samples=())
+    spec = spec_for(small_text, sample_every=10_000, eval_every=10_000, early_samples=())
     with Engine(spec) as engine:
         found = collect(engine, lambda f: len(of(f, events.Step)) >= 5)
         engine.pause()
         found = collect(engine, lambda f: any(isinstance(e, events.RunState) and e.state == "paused" for e in f),
                         found=found)
         paused_at = of(found, events.Step)[-1].step
-        time.sleep(1.0)
-        found.extend(engine.poll())
-        assert of(found, events.Step)[-1].step == paused_at, "no step while paused"
         engine.sample_now()  # while paused: at once
         found = collect(engine, lambda f: any(isinstance(e, events.Sample) for e in f), found=found)
         assert of(found, events.Sample)[-1].step == paused_at
+        paused = next(i for i, e in enumerate(found) if isinstance(e, events.RunState) and e.state == "paused")
+        assert not of(found[paused:], events.Step), "no step between the pause and the sample asked for after it"
         engine.generate("the", length=20)  # generation works while paused
         found = collect(engine, lambda f: any(isinstance(e, events.GenerationDone) for e in f), found=found)
         engine.resume()
@@ -163,7 +182,7 @@ def test_pause_resume_sample_now_stop(small_text):
 
 
 def test_open_paused_then_stop_without_checkpoint(small_text):
-    spec = RunSpec(overrides={**TINY, "corpus": str(small_text), "max_steps": 25}, early_samples=())
+    spec = spec_for(small_text, max_steps=25, early_samples=())
     with Engine(spec) as engine:
         collect(engine, lambda f: any(isinstance(e, events.Done) for e in f))
         run_dir = Path(engine.run_dir)
@@ -180,21 +199,18 @@ def test_open_paused_then_stop_without_checkpoint(small_text):
 
 
 def test_bad_configuration_is_one_error_line(tmp_path):
-    spec = RunSpec(overrides={**TINY, "corpus": str(tmp_path / "missing.txt")})
+    spec = spec_for(tmp_path / "missing.txt")
     with Engine(spec) as engine:
         found = collect(engine, lambda f: any(isinstance(e, events.Done) for e in f))
         error = of(found, events.Error)[0]
         assert "no such file" in error.message and "\n" not in error.message and error.traceback is None
         assert of(found, events.Done)[0].reason == "error"
-        deadline = time.monotonic() + 10
-        while engine.alive and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not engine.alive
+        wait_for(lambda: not engine.alive, what="the process to end")
         assert engine.poll() == [], "a clean exit after an error is not reported as a crash"
 
 
 def test_unknown_prompt_characters_are_dropped_with_a_notice(small_text):
-    spec = RunSpec(overrides={**TINY, "corpus": str(small_text), "max_steps": 5}, early_samples=())
+    spec = spec_for(small_text, max_steps=5, early_samples=())
     with Engine(spec) as engine:
         request = engine.generate("the €quick ☃", length=10)
         found = collect(engine, lambda f: any(isinstance(e, events.GenerationDone) for e in f))
@@ -207,8 +223,8 @@ def test_unknown_prompt_characters_are_dropped_with_a_notice(small_text):
         assert done.reason == "error" and "temperature" in done.message
 
 
-def test_plugin_cell_that_raises_gives_an_error_with_traceback(small_text, test_plugins):
-    spec = RunSpec(overrides={**TINY, "corpus": str(small_text), "cell": "exploding", "batch_size": 3})
+def test_plugin_cell_that_raises_gives_an_error_with_traceback(small_text, misbehaving_plugins):
+    spec = spec_for(small_text, cell="exploding", batch_size=3)
     with Engine(spec) as engine:
         found = collect(engine, lambda f: any(isinstance(e, events.Done) for e in f))
         error = of(found, events.Error)[0]
@@ -218,8 +234,8 @@ def test_plugin_cell_that_raises_gives_an_error_with_traceback(small_text, test_
         assert engine.alive  # the process survives a failing step
 
 
-def test_a_segfault_is_detected_not_waited_for(small_text, test_plugins):
-    spec = RunSpec(overrides={**TINY, "corpus": str(small_text), "cell": "segfaulting", "batch_size": 3})
+def test_a_segfault_is_detected_not_waited_for(small_text, misbehaving_plugins):
+    spec = spec_for(small_text, cell="segfaulting", batch_size=3)
     with Engine(spec) as engine:
         found = collect(engine, lambda f: any(isinstance(e, events.Done) for e in f))
         error = of(found, events.Error)[0]
@@ -229,7 +245,7 @@ def test_a_segfault_is_detected_not_waited_for(small_text, test_plugins):
 
 
 def test_a_killed_run_is_detected_and_the_checkpoint_named(small_text):
-    spec = RunSpec(overrides={**TINY, "corpus": str(small_text), "eval_every": 5}, early_samples=())
+    spec = spec_for(small_text, eval_every=5, early_samples=())
     with Engine(spec) as engine:
         collect(engine, lambda f: any(isinstance(e, events.Checkpoint) for e in f))
         os.kill(engine.pid, signal.SIGKILL)
@@ -241,7 +257,7 @@ def test_a_killed_run_is_detected_and_the_checkpoint_named(small_text):
 
 
 def test_closing_a_training_run_keeps_a_checkpoint_and_leaves_no_process(small_text):
-    spec = RunSpec(overrides={**TINY, "corpus": str(small_text), "eval_every": 10_000}, early_samples=())
+    spec = spec_for(small_text, eval_every=10_000, early_samples=())
     engine = Engine(spec).start()
     try:
         collect(engine, lambda f: len(of(f, events.Step)) >= 3)
@@ -249,6 +265,53 @@ def test_closing_a_training_run_keeps_a_checkpoint_and_leaves_no_process(small_t
         engine.close(checkpoint=True)
     assert not engine.alive and no_children_left()
     assert list((Path(engine.run_dir) / "checkpoints").glob("step-*.json"))
+
+
+def test_python_warnings_become_warning_events_in_the_log(small_text, misbehaving_plugins):
+    spec = spec_for(small_text, cell="warning", batch_size=3, max_steps=4, early_samples=())
+    with Engine(spec) as engine:
+        found = collect(engine, lambda f: any(isinstance(e, events.Done) for e in f))
+        warning = of(found, events.RunWarning)[0]
+        assert warning.message == "UserWarning: this cell is only a test" and warning.step == 0
+        assert of(found, events.Done)[0].reason == "max_steps"  # a warning does not stop the run
+    assert '"message": "UserWarning: this cell is only a test"' in (Path(engine.run_dir) / "events.jsonl").read_text()
+
+
+PARENT = """
+import sys, time
+from rnntui import events
+from rnntui.engine import Engine, RunSpec
+engine = Engine(RunSpec(config=__CONFIG__, early_samples=())).start()
+while True:
+    if any(isinstance(e, events.Step) and e.step >= 3 for e in engine.poll()):
+        print(engine.pid, engine.run_dir, flush=True)
+        time.sleep(600)
+    time.sleep(0.02)
+"""
+
+
+def test_the_run_keeps_its_work_and_ends_when_the_app_dies(small_text):
+    config = tiny_config(small_text, eval_every=10_000, sample_every=10_000).to_json()
+    app = subprocess.Popen([sys.executable, "-c", PARENT.replace("__CONFIG__", repr(config))],
+                           stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parent)
+    try:
+        pid, run_dir = app.stdout.readline().split()
+        app.kill()  # SIGKILL: the app has no chance to stop its run
+        app.wait()
+
+        def gone() -> bool:
+            try:
+                os.kill(int(pid), 0)
+            except ProcessLookupError:
+                return True
+            return False
+
+        wait_for(gone, timeout=30, what="the orphaned run's process to end")
+    finally:
+        app.kill()
+    logged = [json.loads(line) for line in (Path(run_dir) / "events.jsonl").read_text().splitlines()]
+    assert logged[-1]["type"] == "done" and logged[-1]["reason"] == "stopped"
+    assert logged[-2]["type"] == "checkpoint" and Path(logged[-2]["path"]).exists()
 
 
 def test_outbox_coalesces_steps_but_not_other_events():
@@ -259,16 +322,19 @@ def test_outbox_coalesces_steps_but_not_other_events():
         def put(self, batch):
             self.batches.append(batch)
 
+    now = [100.0]
     q = Queue()
-    out = _Outbox(q)
-    out.last_flush = time.monotonic()
+    out = Outbox(q, clock=lambda: now[0])
     for i in range(1, 1001):
         out.add(events.Step(i, 0.0, 2.0, 1e-3, 1.0, 1e4, 0.1))
-    assert len(q.batches) <= 1, "a thousand quick steps are one batch, not a thousand messages"
+    assert q.batches == [], "a thousand quick steps wait for one batch, not a thousand messages"
     out.add(events.Eval(1000, 1.5, 2.1, 1.5, 1.0))  # never waits, and takes the pending steps with it
     sent = [d for batch in q.batches for d in batch]
-    assert [d["step"] for d in sent if d["type"] == "step"] == list(range(1, 1001))
+    assert len(q.batches) == 1 and [d["step"] for d in sent if d["type"] == "step"] == list(range(1, 1001))
     assert sent[-1]["type"] == "eval"
-    time.sleep(FLUSH_INTERVAL)
     out.add(events.Step(1001, 0.0, 2.0, 1e-3, 1.0, 1e4, 0.1))
-    assert q.batches[-1][-1]["step"] == 1001, "a step after a quiet spell goes at once"
+    assert len(q.batches) == 1 and not out.due()
+    now[0] += 2 * FLUSH_INTERVAL
+    assert out.due()
+    out.add(events.Step(1002, 0.0, 2.0, 1e-3, 1.0, 1e4, 0.1))
+    assert [d["step"] for d in q.batches[-1]] == [1001, 1002], "a step after a quiet spell goes at once"

@@ -1,22 +1,28 @@
-"""The training loop: events, schedules, clipping, divergence."""
+"""The training loop: events, schedules, budgets, clipping, divergence, precision and the run's log."""
 
+import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from rnntui.core import checkpoint
-from rnntui.core.train import GRAD_FLOW_EVERY, LONG_BUDGET_S, PRESETS, TrainConfig, Trainer, apply_preset, learning_rate
+from rnntui import events
+from rnntui.core import checkpoint, device
+from rnntui.core.config import LONG_BUDGET_S, PRESETS, TrainConfig, apply_preset, learning_rate
+from rnntui.core.runs import RunLog, keeps_step
+from rnntui.core.trainer import GRAD_FLOW_EVERY
+from rnntui.run import build_trainer, resume_trainer
 
-from test_checkpoint import tiny_config
+from conftest import TWO_LAYERS, tiny_config
+
+
+def two_layer_config(corpus, **overrides):
+    return tiny_config(corpus, **{**TWO_LAYERS, **overrides})
 
 
 def test_events_in_order_and_loss_falls(small_text, tmp_path):
-    trainer = Trainer(tiny_config(small_text, max_steps=60, eval_every=20, sample_every=30, dropout=0.0),
-                      tmp_path / "run")
+    trainer = build_trainer(two_layer_config(small_text, max_steps=60, eval_every=20, sample_every=30, dropout=0.0),
+                            tmp_path / "run")
     got = list(trainer.run())
     kinds = [e.type for e in got]
     assert kinds[0] == "started" and kinds[-1] == "done"
@@ -27,14 +33,28 @@ def test_events_in_order_and_loss_falls(small_text, tmp_path):
     assert evals[-1].val_loss < evals[0].val_loss < math.log(len(trainer.vocab)) + 0.5
     assert sum(e.loss for e in steps[-10:]) < sum(e.loss for e in steps[:10])
     assert all(e.grad_norm > 0 and e.chars_per_sec > 0 for e in steps)
-    assert samples[0].val_loss == evals[0].val_loss or samples[0].step == 30
+    assert samples[0].val_loss == evals[0].val_loss  # the sample at step 30 carries the validation of step 20
     assert got[-1].reason == "max_steps" and got[-1].best_val_loss == min(e.val_loss for e in evals)
 
 
+def test_the_stepped_trainer_logs_every_event_it_returns(small_text, tmp_path):
+    trainer = build_trainer(tiny_config(small_text, max_steps=8, eval_every=4, sample_every=100), tmp_path / "run")
+    produced = trainer.start() + trainer.step() + trainer.evaluate() + trainer.sample(seed=1) + trainer.warn("w")
+    produced += trainer.stop(checkpoint=True)
+    assert [e.type for e in produced] == ["started", "step", "eval", "sample", "warning", "checkpoint", "done"]
+    assert trainer.finished == "stopped" and trainer.step() == [] and trainer.stop() == []
+    trainer.close()
+    logged = [json.loads(line)["type"] for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    assert logged == [e.type for e in produced]
+    samples = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()
+    assert len(samples) == 1 and json.loads(samples[0])["text"] == produced[3].text
+
+
 def test_grad_flow_events_split_the_pre_clip_norm_by_layer(small_text, tmp_path):
-    trainer = Trainer(tiny_config(small_text, n_layer=3, max_steps=2 * GRAD_FLOW_EVERY, clip=0.01),
-                      tmp_path / "run")
+    trainer = build_trainer(two_layer_config(small_text, n_layer=3, max_steps=2 * GRAD_FLOW_EVERY, clip=0.01),
+                            tmp_path / "run")
     got = list(trainer.run())
+    trainer.close()
     flows = [e for e in got if e.type == "grad_flow"]
     norm_at = {e.step: e.grad_norm for e in got if e.type == "step"}
     assert [e.step for e in flows] == [GRAD_FLOW_EVERY, 2 * GRAD_FLOW_EVERY]
@@ -48,10 +68,12 @@ def test_grad_flow_events_split_the_pre_clip_norm_by_layer(small_text, tmp_path)
     assert logged.count('"type": "grad_flow"') == 2
 
 
-def test_max_time_budget(small_text, tmp_path):
-    trainer = Trainer(tiny_config(small_text, max_time=0.5, eval_every=10_000), tmp_path / "run")
-    done = list(trainer.run())[-1]
-    assert done.reason == "max_time" and 0.5 <= done.elapsed < 5
+def test_max_time_budget_ends_at_the_first_step_past_it(small_text, tmp_path):
+    trainer = build_trainer(tiny_config(small_text, max_time=0.3, eval_every=10_000), tmp_path / "run")
+    got = list(trainer.run())
+    steps, done = [e for e in got if e.type == "step"], got[-1]
+    assert done.reason == "max_time" and done.elapsed >= 0.3
+    assert all(e.elapsed < 0.3 for e in steps[:-1]) and steps[-1].elapsed == done.elapsed
 
 
 def test_learning_rate_schedules():
@@ -67,27 +89,32 @@ def test_learning_rate_schedules():
 
 def test_clipping_by_value_and_by_norm_log_the_pre_clip_norm(small_text, tmp_path):
     for mode in ("value", "norm"):
-        trainer = Trainer(tiny_config(small_text, max_steps=1, clip=1e-4, clip_mode=mode), tmp_path / mode)
+        trainer = build_trainer(tiny_config(small_text, max_steps=1, clip=1e-4, clip_mode=mode), tmp_path / mode)
         loss, norm, _ = trainer.train_step()
         assert norm > 1e-3  # the logged norm is the one before clipping
-    grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
-    assert torch.nn.utils.get_total_norm(grads) <= 1e-4 * 1.01
+        grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
+        if mode == "norm":
+            assert torch.nn.utils.get_total_norm(grads) <= 1e-4 * 1.01
+        else:
+            assert max(g.abs().max().item() for g in grads) <= 1e-4
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(small_text, tmp_path):
-    trainer = Trainer(tiny_config(small_text, max_steps=50, eval_every=5), tmp_path / "run")
-    stream = trainer.run()
-    for event in stream:
+    trainer = build_trainer(tiny_config(small_text, max_steps=50, eval_every=5, sample_every=5), tmp_path / "run")
+    got = []
+    for event in trainer.run():
+        got.append(event)
         if event.type == "sample" and event.step == 10:
             with torch.no_grad():
                 trainer.model.head.bias[0] = float("nan")
-    errors = [e for e in [*stream]]  # nothing left: the loop already ended
-    assert errors == []
+    trainer.close()
+    error, done = got[-2:]
+    assert error.type == "error" and "became nan at step 11" in error.message and "step-00000010" in error.message
+    assert done.type == "done" and done.reason == "error" and done.step == 10
     log = (tmp_path / "run" / "events.jsonl").read_text()
-    assert '"type": "error"' in log and "became nan at step 11" in log and "step-00000010" in log
-    assert '"reason": "error"' in log
-    tensors, meta = checkpoint.load(tmp_path / "run")
-    assert meta["step"] == 10 and all(torch.isfinite(t).all() for k, t in tensors.items() if k.startswith("model."))
+    assert '"type": "error"' in log and '"reason": "error"' in log
+    saved = checkpoint.load(tmp_path / "run")
+    assert saved.step == 10 and all(torch.isfinite(t).all() for k, t in saved.tensors.items() if k.startswith("model."))
 
 
 def test_every_preset_is_valid():
@@ -113,36 +140,63 @@ def test_default_preset_grows_with_a_long_time_budget():
 
 
 def test_char_rnn_preset_matches_char_rnn_parameter_count(shakespeare, tmp_path):
-    trainer = Trainer(apply_preset("char-rnn", corpus=str(shakespeare), n_embd=65, max_steps=1), tmp_path / "r")
+    trainer = build_trainer(apply_preset("char-rnn", corpus=str(shakespeare), n_embd=65, max_steps=1), tmp_path / "r")
     # char-rnn feeds one-hot vectors; with an embedding of size 65 the cells and head have exactly char-rnn's
     # 240,321 weights and biases (its i2h and h2h layers both have biases, like PyTorch's b_ih and b_hh), plus
     # the 65x65 embedding table.
     assert trainer.n_params == 240_321 + 65 * 65
 
 
-def test_core_never_imports_the_ui():
-    modules = [f"rnntui.{package}.{p.stem}" for package in ("core", "corpora")
-               for p in Path("rnntui", package).glob("*.py") if p.stem != "__init__"] + ["rnntui.corpora"]
-    probe = (f"import sys, importlib; [importlib.import_module(m) for m in {modules!r}]; "
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).parents[1]).stdout
-    assert out.strip() == "[]"
-    lint = Path(sys.executable).with_name("lint-imports")
-    if lint.exists():
-        result = subprocess.run([str(lint)], capture_output=True, text=True, cwd=Path(__file__).parents[1])
-        assert result.returncode == 0, result.stdout
-
-
 def test_eval_chars_validates_on_a_prefix_of_the_split(small_text, tmp_path):
     import torch.nn.functional as F
 
-    trainer = Trainer(tiny_config(small_text, max_steps=1, eval_chars=200), tmp_path / "run")
+    trainer = build_trainer(tiny_config(small_text, max_steps=1, eval_chars=200), tmp_path / "run")
     trainer.model.eval()
     x = torch.from_numpy(trainer.dataset.val[:201].astype("int64"))[None]
     with torch.no_grad():
         logits, _ = trainer.model(x[:, :-1], trainer.model.initial_state(1))
     expected = F.cross_entropy(logits[0], x[0, 1:]).item()
-    assert trainer.evaluate() == pytest.approx(expected, abs=1e-5)
+    assert trainer.validation_loss() == pytest.approx(expected, abs=1e-5)
     trainer.config.eval_chars = None
-    assert trainer.evaluate() != pytest.approx(expected, abs=1e-5)
+    assert trainer.validation_loss() != pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("flags, precision, expected", [
+    ({"avx2"}, "auto", None), ({"avx512_bf16"}, "auto", torch.bfloat16), ({"amx_bf16"}, "auto", torch.bfloat16),
+    ({"avx2"}, "bf16", torch.bfloat16), ({"amx_bf16"}, "fp32", None),
+])
+def test_precision_auto_uses_bf16_only_where_the_cpu_runs_it_natively(monkeypatch, flags, precision, expected):
+    monkeypatch.setattr(device, "cpu_flags", lambda: flags)
+    assert device.autocast_dtype(precision, torch.device("cpu")) is expected
+
+
+def test_config_from_json_leaves_out_keys_it_does_not_know():
+    saved = {**TrainConfig(n_hidden=48, betas=(0.8, 0.9)).to_json(), "a_newer_option": 3, "another": [1]}
+    config = TrainConfig.from_json(saved)
+    assert config.n_hidden == 48 and config.betas == (0.8, 0.9) and not hasattr(config, "a_newer_option")
+
+
+def test_run_log_thins_step_events_as_the_run_grows(tmp_path):
+    assert [s for s in range(1, 1001) if keeps_step(s)] == list(range(1, 1000)) + [1000]
+    assert [s for s in (1000, 1005, 1010, 9990, 10000, 10010, 10100) if keeps_step(s)] == [1000, 1010, 9990, 10000,
+                                                                                          10100]
+    log = RunLog(tmp_path)
+    for step in range(995, 1031):
+        log.write(events.Step(step, 0.0, 1.0, 1e-3, 1.0, 1.0, 1.0))
+    log.write(events.Eval(1025, 1.0, 1.4, 1.0, 1.0))
+    log.close()
+    steps = [json.loads(line)["step"] for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    assert steps == [995, 996, 997, 998, 999, 1000, 1010, 1020, 1030, 1025]
+
+
+def test_resume_drops_what_a_crashed_run_logged_past_its_checkpoint(small_text, tmp_path):
+    run_dir = tmp_path / "run"
+    trainer = build_trainer(tiny_config(small_text, max_steps=10, eval_every=5, sample_every=5), run_dir)
+    list(trainer.run())
+    trainer.close()
+    (run_dir / "checkpoints" / "step-00000010.json").unlink()  # as if the run died between step 5 and 10's save
+    logged = lambda name: [json.loads(line).get("step") for line in (run_dir / name).read_text().splitlines()]  # noqa: E731
+    assert max(logged("events.jsonl")) == 10 and max(logged("samples.jsonl")) == 10
+    resumed = resume_trainer(run_dir, max_steps=6)
+    resumed.close()
+    assert max(logged("events.jsonl")) == 5 and logged("samples.jsonl") == [5]

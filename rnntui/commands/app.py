@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rnntui.commands.train import MODEL_OPTIONS, add_model_arguments
+from rnntui.commands.train import add_model_arguments, config_from_args
 
 
 def add_parser(sub) -> None:
@@ -23,24 +23,18 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def train_args(args: argparse.Namespace) -> dict:
-    """The options `rnntui.commands.train.config_from_args` reads, as a plain dict for the run's process."""
-    keys = set(MODEL_OPTIONS) | {"corpus", "cell_option", "corpus_option", "preset"}
-    return {key: getattr(args, key, None) for key in keys} | {
-        "cell_option": list(args.cell_option or []), "corpus_option": list(getattr(args, "corpus_option", None) or [])}
-
-
 def is_run_dir(path: str | None) -> bool:
     return bool(path) and Path(path).is_dir() and (Path(path) / "config.json").is_file()
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnntui.engine import RunSpec
+    from rnntui.engine import RunSpec  # lazy: Textual and the engine load only when the app opens
     from rnntui.tui.app import RnnApp
 
     if is_run_dir(args.corpus):
         app = RnnApp(open_run=args.corpus)
     else:
-        app = RnnApp(RunSpec(args=train_args(args), run_dir=args.run_dir), start=not args.no_start)
+        spec = RunSpec(config=config_from_args(args).to_json(), run_dir=args.run_dir)
+        app = RnnApp(spec, start=not args.no_start)
     app.run()
     return app.return_code or 0

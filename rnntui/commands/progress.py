@@ -9,15 +9,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
 from rnntui import events
+from rnntui.util.units import bits, duration
 
 
 def _fmt(x: float | None, spec: str = ".4f") -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
 
 
 def print_events(trainer, log_json: str | None = None, quiet: bool = False) -> int:
@@ -48,8 +44,8 @@ def print_events(trainer, log_json: str | None = None, quiet: bool = False) -> i
                             f"on {event.device}\nrun: {event.run_dir}"
                         )
                     case events.Step():
-                        bpc = f" val {_fmt(last_val)} ({_fmt(last_val and events.bits(last_val), '.3f')} bpc)"
-                        eta = "" if event.eta is None else f"  ETA {_duration(event.eta)}"
+                        bpc = f" val {_fmt(last_val)} ({_fmt(last_val and bits(last_val), '.3f')} bpc)"
+                        eta = "" if event.eta is None else f"  ETA {duration(event.eta)}"
                         progress.update(task, completed=event.step, stats=(
                             f"loss {event.loss:.4f}{bpc}  {event.chars_per_sec:,.0f} chars/s  lr {event.lr:.2e}"
                             f"  |g| {event.grad_norm:.2f}{eta}"))
@@ -62,7 +58,7 @@ def print_events(trainer, log_json: str | None = None, quiet: bool = False) -> i
                     case events.Sample() if not quiet:
                         progress.console.print(f"[dim]--- sample at step {event.step} ---[/]")
                         progress.console.print(event.text, markup=False)
-                    case events.Warning():
+                    case events.RunWarning():
                         err.print(f"warning: {event.message}", markup=False)
                     case events.Error():
                         if event.traceback:
@@ -74,8 +70,9 @@ def print_events(trainer, log_json: str | None = None, quiet: bool = False) -> i
                                       f"{_fmt(event.best_val_loss)}; run: {trainer.run_dir}")
     except KeyboardInterrupt:
         stream.close()
-        saved = trainer.save_checkpoint()
-        console.print(f"stopped at step {trainer.step}; checkpoint {saved.path}")
+        stopped = trainer.stop(checkpoint=True)
+        saved = next((e.path for e in stopped if isinstance(e, events.Checkpoint)), None)
+        console.print(f"stopped at step {trainer.steps_done}" + (f"; checkpoint {saved}" if saved else ""))
         status = 130
     finally:
         if log:

@@ -14,7 +14,9 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from rnntui.core.runs import list_runs, runs_dir
+    from rnntui.core.runs import list_runs
+    from rnntui.util.paths import runs_dir
+    from rnntui.util.units import bits
 
     found = list_runs()
     if args.json:
@@ -28,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     table = Table("name", "corpus", "cell", "steps", "best val loss", "bits/char", "date")
     for r in found:
-        bpc = "-" if r.best_val_loss is None else f"{r.best_val_loss / 0.6931471805599453:.3f}"
+        bpc = "-" if r.best_val_loss is None else f"{bits(r.best_val_loss):.3f}"
         best = "-" if r.best_val_loss is None else f"{r.best_val_loss:.4f}"
         table.add_row(r.name, r.corpus, r.cell, str(r.steps), best, bpc, r.created)
     Console().print(table)

@@ -28,9 +28,10 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnntui.core.data import DataError, read_text_file
-    from rnntui.core.inference import load_model
+    from rnntui.core.data import DataError  # lazy: torch loads only once the command runs
     from rnntui.core.sampling import check_sampling, generate, prepare_prime
+    from rnntui.corpora.sources import read_text_file
+    from rnntui.run import load_model
 
     if args.length < 0:
         raise DataError("--length must be 0 (unbounded) or more")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-DEFAULT_PRESET = "default"
+from rnntui.core.config import DEFAULT_PRESET, TrainConfig, apply_preset
+from rnntui.util.options import parse_key_values
 
 # option -> TrainConfig field, for the options that override a preset
 MODEL_OPTIONS = {
@@ -78,46 +78,32 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def parse_cell_options(items: list[str], option: str = "--cell-option") -> dict:
-    from rnntui.core.train import ConfigError
-
-    options = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"{option} {item!r}: write it as KEY=VALUE")
-        try:
-            options[key] = json.loads(value)
-        except ValueError:
-            options[key] = value
-    return options
-
-
-def config_from_args(args: argparse.Namespace):
-    from rnntui.core.train import apply_preset
-
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The preset (``--preset``, else the default) with the options given on the command line on top."""
     overrides = {field: getattr(args, opt) for opt, field in MODEL_OPTIONS.items() if getattr(args, opt) is not None}
     if args.corpus:
         overrides["corpus"] = args.corpus
     if getattr(args, "corpus_option", None):
-        overrides["corpus_options"] = parse_cell_options(args.corpus_option, "--corpus-option")
+        overrides["corpus_options"] = parse_key_values(args.corpus_option, "--corpus-option")
     if args.cell_option:
-        overrides["cell_options"] = parse_cell_options(args.cell_option)
+        overrides["cell_options"] = parse_key_values(args.cell_option, "--cell-option")
     elif "cell" in overrides:
         overrides["cell_options"] = {}  # the preset's options belong to the preset's cell
     return apply_preset(args.preset or DEFAULT_PRESET, **overrides)
 
 
 def run(args: argparse.Namespace) -> int:
+    from rnntui import run as runs  # lazy: torch loads only once the command runs (`--help` stays quick)
     from rnntui.commands.corpora import text_progress
     from rnntui.commands.progress import print_events
-    from rnntui.core.train import TrainConfig, Trainer
 
+    config = None if args.resume else config_from_args(args)  # a bad option fails before any reading
     with text_progress(args.corpus or "", quiet=args.quiet) as progress:  # reading and encoding a large corpus
         if args.resume:
-            budget = TrainConfig(max_steps=args.max_steps, max_time=args.max_time, device=args.device or "auto")
-            trainer = Trainer(budget, resume=Path(args.resume), progress=progress)
+            trainer = runs.resume_trainer(args.resume, args.max_steps, args.max_time, args.device, progress)
         else:
-            trainer = Trainer(config_from_args(args), Path(args.run_dir) if args.run_dir else None,
-                              progress=progress)
-    return print_events(trainer, log_json=args.log_json, quiet=args.quiet)
+            trainer = runs.build_trainer(config, Path(args.run_dir) if args.run_dir else None, progress)
+    try:
+        return print_events(trainer, log_json=args.log_json, quiet=args.quiet)
+    finally:
+        trainer.close()

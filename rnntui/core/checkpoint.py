@@ -1,17 +1,15 @@
 """Checkpoints: tensors in safetensors, everything else in JSON beside it. Nothing is ever unpickled.
 
-A checkpoint is the pair ``step-00000100.safetensors`` + ``step-00000100.json``. Both are written atomically
-(temporary file, fsync, rename), tensors first: the JSON names the tensor file and its sha256, so a checkpoint
-exists only once both are whole, and a half-written or damaged one is detected instead of loaded.
-``best.json`` points at the checkpoint with the lowest validation loss, which pruning keeps.
+Both files are written atomically (temporary file, fsync, rename), tensors first: the JSON names the tensor file
+and its sha256, so a checkpoint exists only once both are whole, and a half-written or damaged one is detected
+instead of loaded. The file layout and the JSON side are in rnntui.core.runs (no torch there); this module holds
+the tensors: the model's weights, the optimizer's state, the RNG state and the carried hidden states.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,128 +17,123 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as serialize
+from torch import nn
 
-from rnntui.core.errors import UserError
-
-FORMAT = "rnntui-checkpoint"
-FORMAT_VERSION = 1
-PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol 2+ and torch.save's zip container
+from rnntui.core.runs import FORMAT, FORMAT_VERSION, CheckpointError, read_meta, resolve, run_dir_of
+from rnntui.util.files import atomic_write, sha256_file, write_json
 
 
-class CheckpointError(UserError):
-    """A checkpoint that cannot be used; the message is one line that says what to do."""
+@dataclass
+class Saved:
+    """A checkpoint read back: where it is, its tensors (on the CPU) and its JSON."""
 
+    path: Path  # the JSON file
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any]
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    @property
+    def run_dir(self) -> Path:
+        return run_dir_of(self.path)
 
-
-def write_json(path: Path, data: Any) -> None:
-    _atomic_write(path, lambda f: f.write(json.dumps(data, indent=1).encode()))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    @property
+    def step(self) -> int:
+        return self.meta["step"]
 
 
 def save(directory: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
     """Write checkpoint ``step`` into ``directory``; returns the path of its JSON file."""
-    directory.mkdir(parents=True, exist_ok=True)
     stem = f"step-{step:08d}"
     tensor_path = directory / f"{stem}.safetensors"
-    cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    blob = serialize(cpu)
-    _atomic_write(tensor_path, lambda f: f.write(blob))
-    header = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "step": step,
-        "tensors": tensor_path.name,
-        "tensors_sha256": hashlib.sha256(blob).hexdigest(),
-        **meta,
-    }
+    blob = serialize({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()})
+    atomic_write(tensor_path, lambda f: f.write(blob))
+    header = {"format": FORMAT, "format_version": FORMAT_VERSION, "step": step, "tensors": tensor_path.name,
+              "tensors_sha256": hashlib.sha256(blob).hexdigest(), **meta}
     json_path = directory / f"{stem}.json"
     write_json(json_path, header)
     return json_path
 
 
-def refuse_pickle(path: Path) -> None:
-    with open(path, "rb") as f:
-        head = f.read(4)
-    if any(head.startswith(m) for m in PICKLE_MAGIC) or path.suffix in (".pt", ".pth", ".pkl", ".bin", ".ckpt"):
-        raise CheckpointError(
-            f"{path} is a pickle/torch.save file, which rnntui never loads (unpickling can run arbitrary code); "
-            "give an rnntui run directory or its .json checkpoint"
-        )
-
-
-def resolve(path: str | Path) -> Path:
-    """A run directory, a checkpoints directory, or a checkpoint file -> the checkpoint's JSON file (latest in a
-    directory)."""
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such run directory or checkpoint; list runs with `rnntui runs`")
-    if path.is_dir():
-        directory = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-        found = sorted(directory.glob("step-*.json"))
-        if not found:
-            raise CheckpointError(f"{path} holds no checkpoint; train first, or give a run directory that has one")
-        return found[-1]
-    refuse_pickle(path)
-    if path.suffix == ".safetensors":
-        path = path.with_suffix(".json")
-    return path
-
-
-def load(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read and verify a checkpoint -> (tensors on the CPU, metadata)."""
+def load(path: str | Path) -> Saved:
+    """Read and verify a checkpoint (a run directory means its newest)."""
     json_path = resolve(path)
-    try:
-        meta = json.loads(json_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CheckpointError(f"{json_path} is damaged ({e.__class__.__name__}); use an earlier checkpoint") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{json_path} is not an rnntui checkpoint")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{json_path} has checkpoint format version {meta.get('format_version')}, this rnntui reads version "
-            f"{FORMAT_VERSION}; use the rnntui version that wrote it"
-        )
+    meta = read_meta(json_path)
     tensor_path = json_path.parent / meta["tensors"]
     if not tensor_path.exists():
         raise CheckpointError(f"{tensor_path} is missing; use an earlier checkpoint")
-    if _sha256(tensor_path) != meta["tensors_sha256"]:
+    if sha256_file(tensor_path) != meta["tensors_sha256"]:
         raise CheckpointError(f"{tensor_path} is truncated or damaged (checksum mismatch); use an earlier checkpoint")
     try:
         tensors = load_file(tensor_path, device="cpu")
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{tensor_path} cannot be read ({e}); use an earlier checkpoint") from None
-    return tensors, meta
+    return Saved(json_path, tensors, meta)
 
 
-def prune(directory: Path, keep: int, protect: set[str]) -> None:
-    """Delete all but the newest ``keep`` checkpoints, never those named in ``protect`` (the best one)."""
-    found = sorted(directory.glob("step-*.json"))
-    for json_path in found[: max(0, len(found) - keep)]:
-        if json_path.name in protect:
-            continue
-        json_path.unlink(missing_ok=True)  # the JSON goes first: a checkpoint without it no longer exists
-        json_path.with_suffix(".safetensors").unlink(missing_ok=True)
+def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], what: Path | str) -> None:
+    """Put a checkpoint's ``model.*`` tensors into ``model`` (built from the checkpoint's configuration)."""
+    weights = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[-1].strip()
+        raise CheckpointError(f"{what}: the weights do not fit the checkpoint's configuration ({first})") from None
+
+
+# -- the rest of a run's state, as flat named tensors ------------------------------------------------------------
+
+
+def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {f"model.{k}": v for k, v in model.state_dict().items()}
+
+
+def state_tensors(states: list[tuple[torch.Tensor, ...]]) -> dict[str, torch.Tensor]:
+    """The hidden states carried between batches, layer i part j as ``state.i.j``."""
+    return {f"state.{i}.{j}": s for i, state in enumerate(states) for j, s in enumerate(state)}
+
+
+def states_from(tensors: dict[str, torch.Tensor], n_layer: int, device) -> list[tuple[torch.Tensor, ...]]:
+    states = []
+    for i in range(n_layer):
+        parts = sorted((int(k.rsplit(".", 1)[1]), v) for k, v in tensors.items() if k.startswith(f"state.{i}."))
+        states.append(tuple(v.to(device) for _, v in parts))
+    return states
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The optimizer's state as tensors (``optim.<param id>.<key>``) and JSON (param groups, scalar entries)."""
+    state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for pid, entry in state["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{pid}.{key}"] = value
+            else:
+                scalars[f"{pid}.{key}"] = value
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any],
+                   device: torch.device) -> None:
+    per_param: dict[int, dict[str, Any]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, pid, key = name.split(".", 2)
+            per_param.setdefault(int(pid), {})[key] = value if key == "step" else value.to(device)
+    for name, value in meta["scalars"].items():
+        pid, key = name.split(".", 1)
+        per_param.setdefault(int(pid), {})[key] = value
+    groups = [{k: tuple(v) if k == "betas" else v for k, v in g.items()} for g in meta["param_groups"]]
+    optimizer.load_state_dict({"state": per_param, "param_groups": groups})
+
+
+def rng_tensors(device: torch.device) -> dict[str, torch.Tensor]:
+    rng = {"rng.cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        rng["rng.cuda"] = torch.cuda.get_rng_state(device)
+    return rng
+
+
+def restore_rng(tensors: dict[str, torch.Tensor], device: torch.device) -> None:
+    torch.set_rng_state(tensors["rng.cpu"])
+    if device.type == "cuda" and "rng.cuda" in tensors:
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)

@@ -1,19 +1,19 @@
 """Text -> vocabulary of Unicode code points -> compact integer array -> train/validation streams for truncated BPTT.
 
 Reading text (files, directories, stdin, registered corpora) lives in ``rnntui.corpora.sources``; the streaming,
-cached encoding of large texts in ``rnntui.corpora.textcache``. This module holds what both need: the vocabulary and
+cached encoding of large texts in ``rnntui.corpora.textcache``; both build on this module, never the reverse. This module holds what both need: the vocabulary and
 its policy for huge alphabets, character counting, and the split into carried streams.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from rnntui.core.errors import UserError
+from rnntui.core.config import check_val_fraction
+from rnntui.errors import UserError
 
 # The vocabulary policy. Up to MAX_VOCAB distinct characters are kept, ids stored as uint8 (<= 256 symbols) or
 # uint16. A text with more distinct characters keeps its MAX_VOCAB - 1 most frequent ones (ties: lower code point
@@ -25,14 +25,6 @@ UNKNOWN = "\ufffd"
 
 class DataError(UserError):
     """A problem with the user's text; the message is one line that says what to do."""
-
-
-def read_text_file(path: str | Path, encoding: str = "utf-8", normalize_newlines: bool = True) -> str:
-    """A whole (small) text file as one string: BOM stripped, CRLF / CR turned into LF unless told otherwise.
-    Raises DataError naming the problem: missing, a directory, binary, or the byte offset of an invalid byte."""
-    from rnntui.corpora.sources import FileSource
-
-    return "".join(FileSource(path, encoding, normalize_newlines).text())
 
 
 def check_text(text: str, what: str) -> None:
@@ -84,12 +76,6 @@ class CharCounts:
         """(code points, counts) of the characters that occur, in code point order."""
         code_points = np.nonzero(self.counts)[0]
         return code_points, self.counts[code_points]
-
-    @classmethod
-    def of(cls, text: str) -> CharCounts:
-        counts = cls()
-        counts.add(to_codes(text))
-        return counts
 
 
 @dataclass(frozen=True)
@@ -195,8 +181,7 @@ class Dataset:
 
 def split_dataset(vocab: Vocab, data: np.ndarray, val_fraction: float = 0.1, **extra) -> Dataset:
     """Contiguous split: the first (1 - val_fraction) of the text trains, the rest validates (nanoGPT's convention)."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise DataError(f"validation fraction must be in [0, 1), got {val_fraction}")
+    check_val_fraction(val_fraction)
     n_train = int(len(data) * (1.0 - val_fraction))  # nanoGPT: 1,003,854 / 111,540 on tinyshakespeare
     return Dataset(vocab, data[:n_train], data[n_train:], **extra)
 
@@ -204,8 +189,7 @@ def split_dataset(vocab: Vocab, data: np.ndarray, val_fraction: float = 0.1, **e
 def make_dataset(text: str, val_fraction: float = 0.1, what: str = "the corpus") -> Dataset:
     """A dataset from a text held in memory (the vocabulary policy applies; see MAX_VOCAB)."""
     check_text(text, what)
-    if not 0.0 <= val_fraction < 1.0:
-        raise DataError(f"validation fraction must be in [0, 1), got {val_fraction}")
+    check_val_fraction(val_fraction)
     codes = to_codes(text)
     counts = CharCounts()
     counts.add(codes)

@@ -1,2 +1,1 @@
-class UserError(ValueError):
-    """Something the user can fix: the message is one line that says what is wrong and what to do."""
+from rnntui.errors import UserError  # noqa: F401  (moved; this alias goes once every import is updated)

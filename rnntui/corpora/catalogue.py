@@ -68,7 +68,7 @@ def add_command(name: str) -> str:
 
 
 def user_corpora_file() -> Path:
-    from rnntui.core.runs import data_dir
+    from rnntui.util.paths import data_dir
 
     return data_dir() / "corpora.json"
 

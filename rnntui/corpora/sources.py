@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from rnntui.core.data import DataError
-from rnntui.core.errors import UserError
+from rnntui.errors import UserError
 
 CHUNK_BYTES = 1 << 22  # read files 4 MiB at a time
 SNIFF_BYTES = 1 << 20  # a NUL byte in the first MiB marks a file as binary
@@ -503,3 +503,9 @@ def open_source(spec: str, encoding: str = "utf-8", normalize_newlines: bool = T
     except LookupError as e:
         raise DataError(str(e)) from None
     raise AssertionError("unreachable")
+
+
+def read_text_file(path: str | Path, encoding: str = "utf-8", normalize_newlines: bool = True) -> str:
+    """A whole (small) text file as one string: BOM stripped, CRLF / CR turned into LF unless told otherwise.
+    Raises DataError naming the problem: missing, a directory, binary, or the byte offset of an invalid byte."""
+    return "".join(FileSource(path, encoding, normalize_newlines).text())

@@ -14,7 +14,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 from textual_plot import HiResMode
 
-from rnntui.core.runs import list_runs, runs_dir
+from rnntui.core.runs import list_runs
+from rnntui.util.paths import runs_dir
 from rnntui.tui.format import duration
 from rnntui.tui.history import RunRecord, checkpoint_budget, downsample, load_run, robust_limits
 from rnntui.tui.widgets.loss import PreviewPlot
