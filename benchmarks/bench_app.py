@@ -57,17 +57,17 @@ def summary(latencies: list[float]) -> str:
 
 
 def config(args):
-    from rnntui.core.train import apply_preset
+    from rnntui.core.config import apply_preset
 
     threads = {"threads": args.threads} if args.threads else {}
     return apply_preset(args.preset, corpus=args.corpus, max_steps=args.warmup + args.steps, **threads)
 
 
 def run_headless(args) -> list[tuple[float, events.Step]]:
-    from rnntui.core.train import Trainer
+    from rnntui.run import build_trainer
 
     found = []
-    for event in Trainer(config(args)).run():
+    for event in build_trainer(config(args)).run():
         if isinstance(event, events.Step):
             found.append((time.perf_counter(), event))
     return found

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnntui.core.data import make_dataset
-from rnntui.core.train import TrainConfig, Trainer
+from rnntui.core.config import TrainConfig
+from rnntui.run import build_trainer
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 H, LAYERS, B, T, E = 256, 2, 64, 100, 256
@@ -73,25 +74,24 @@ def main() -> None:
         config = TrainConfig(corpus=str(CORPUS), cell="lstm", n_layer=LAYERS, n_hidden=H, n_embd=E, batch_size=B,
                              seq_len=T, lr=2e-3, clip=5.0, eval_every=10**9, sample_every=10**9,
                              precision=args.precision)
-        trainer = Trainer(config, Path(tmp) / "run")
-        events = trainer.run()
-        next(events)  # "started"
+        trainer = build_trainer(config, Path(tmp) / "run")
+        trainer.start()
         bare = BareLoop(make_dataset(CORPUS.read_text()).train, len(trainer.vocab),
                         torch.bfloat16 if args.precision == "bf16" else None)
         for _ in range(3):  # warm-up
-            next(events)
+            trainer.step()
             bare.step()
         ours, theirs = [], []
         for _ in range(args.rounds):
             start = time.perf_counter()
             for _ in range(args.steps):
-                next(events)
+                trainer.step()  # the whole step: its events, the run's log
             ours.append(args.steps * B * T / (time.perf_counter() - start))
             start = time.perf_counter()
             for _ in range(args.steps):
                 bare.step()
             theirs.append(args.steps * B * T / (time.perf_counter() - start))
-        events.close()
+        trainer.close()
     a, b = statistics.median(ours), statistics.median(theirs)
     print(f"precision {args.precision}: rnntui {a:,.0f} chars/s, bare nn.LSTM {b:,.0f} chars/s, ratio {a / b:.3f}")
 

@@ -16,7 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from rnntui.core.train import Trainer, apply_preset
+from rnntui.core.config import apply_preset
+from rnntui.run import build_trainer
+from rnntui.util.units import bits
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "tinyshakespeare.txt"
 
@@ -25,11 +27,11 @@ def measure(preset: str, budget: float, overrides: dict) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         config = apply_preset(preset, corpus=str(CORPUS), max_time=budget, eval_every=10**9, sample_every=10**9,
                               **overrides)
-        trainer = Trainer(config, Path(tmp) / "run")
+        trainer = build_trainer(config, Path(tmp) / "run")
         started = time.perf_counter()
         done = list(trainer.run())[-1]
         return {"preset": preset, "budget_s": budget, "overrides": overrides, "val_loss": done.best_val_loss,
-                "val_bpc": done.best_val_loss / 0.6931471805599453, "steps": done.step,
+                "val_bpc": bits(done.best_val_loss), "steps": done.step,
                 "train_s": round(done.elapsed, 1), "wall_s": round(time.perf_counter() - started, 1),
                 "n_params": trainer.n_params}
 

@@ -191,14 +191,12 @@ def test_plugins_dir_before_the_subcommand(small_text, tmp_path, capsys, monkeyp
 
 
 def test_app_passes_every_training_option_to_the_run():
-    import argparse
 
     from rnntui.cli import build_parser
-    from rnntui.commands.app import train_args
     from rnntui.commands.train import config_from_args
 
     args = build_parser().parse_args(["app", "brackets", "--corpus-option", "depth=3", "--cell", "gru",
                                       "--cell-option", "x=1", "--hidden", "48", "--threads", "2"])
-    config = config_from_args(argparse.Namespace(**train_args(args)))
+    config = config_from_args(args)
     assert (config.corpus, config.cell, config.n_hidden, config.threads) == ("brackets", "gru", 48, 2)
     assert config.corpus_options == {"depth": 3} and config.cell_options == {"x": 1}

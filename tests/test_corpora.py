@@ -12,7 +12,7 @@ from rnntui.corpora import synthetic
 from rnntui.corpora import DEFAULT_CORPUS, Corpus
 from rnntui.core.data import DataError
 from rnntui.corpora.textcache import load_encoded
-from rnntui.core.train import TrainConfig
+from rnntui.core.config import TrainConfig
 from rnntui.plugins import get_registry
 
 TINY = ["--hidden", "16", "--embed", "8", "--layers", "1", "--batch-size", "2", "--seq-len", "16", "--quiet",

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from rnntui.core.data import MAX_VOCAB, UNKNOWN, DataError, Streams, eval_chunks, make_dataset, read_text_file
+from rnntui.core.data import MAX_VOCAB, UNKNOWN, DataError, Streams, eval_chunks, make_dataset
+from rnntui.corpora.sources import read_text_file
 from rnntui.corpora.sources import DirectorySource, TextProgress, decode_chunks
 from rnntui.corpora.textcache import cache_dir, encode_source, load_encoded, text_cache_dir
 
@@ -197,13 +198,14 @@ def test_vocabulary_at_the_limit_keeps_every_character():
 
 
 def test_training_step_on_a_huge_vocabulary(tmp_path):
-    from rnntui.core.train import TrainConfig, Trainer
+    from rnntui.core.config import TrainConfig
+    from rnntui.run import build_trainer
 
     path = tmp_path / "hanzi.txt"
     path.write_text(huge_alphabet_text(66_000), encoding="utf-8")
     config = TrainConfig(corpus=str(path), n_layer=1, n_hidden=16, n_embd=8, batch_size=2, seq_len=8,
                          max_steps=1, eval_every=1000, sample_every=1000, sample_length=5)
-    trainer = Trainer(config, run_dir=tmp_path / "run")
+    trainer = build_trainer(config, tmp_path / "run")
     assert len(trainer.vocab) == MAX_VOCAB
     loss, _, _ = trainer.train_step()
     assert loss > 0
@@ -304,21 +306,24 @@ def test_progress_reports_are_typed(tmp_path, shakespeare):
 
 
 def test_resume_refuses_a_changed_corpus(tmp_path):
-    from rnntui.core.train import ConfigError, TrainConfig, Trainer
+    from rnntui.core.config import ConfigError, TrainConfig
+    from rnntui.run import build_trainer, resume_trainer
 
     path = tmp_path / "corpus.txt"
     words = "the quick brown fox jumps over the lazy dog "
     path.write_text(words * 100)
     config = TrainConfig(corpus=str(path), n_layer=1, n_hidden=16, n_embd=8, batch_size=2, seq_len=8,
                          max_steps=2, eval_every=2, sample_every=100, sample_length=5)
-    trainer = Trainer(config, run_dir=tmp_path / "run")
+    trainer = build_trainer(config, tmp_path / "run")
     assert trainer.config.corpus_fingerprint == trainer.dataset.fingerprint
     list(trainer.run())
-    resumed = Trainer(TrainConfig(max_steps=3), resume=tmp_path / "run")
-    assert resumed.step == 2
+    trainer.close()
+    resumed = resume_trainer(tmp_path / "run", max_steps=3)
+    resumed.close()
+    assert resumed.steps_done == 2
     path.write_text(" ".join(reversed(words.split())) * 100)  # same characters, different text
     with pytest.raises(ConfigError, match="changed since this run started"):
-        Trainer(TrainConfig(max_steps=3), resume=tmp_path / "run")
+        resume_trainer(tmp_path / "run", max_steps=3)
 
 
 def test_an_unwritable_cache_is_a_clear_error(small_text):

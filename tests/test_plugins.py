@@ -429,13 +429,14 @@ def register_cells(register):
 
 @pytest.mark.parametrize("cell,match", [("boom", "RuntimeError: kaboom in step"), ("nan-cell", "loss became nan")])
 def test_a_cell_that_fails_during_a_run_gives_an_error_event_naming_its_plugin(tmp_path, small_text, cell, match):
-    from rnntui.core.train import TrainConfig, Trainer
+    from rnntui.core.config import TrainConfig
+    from rnntui.run import build_trainer
 
     write(tmp_path / "plugins", "failing.py", RUNTIME_FAILURES)
     plugins.add_plugins_dirs([tmp_path / "plugins"])
     config = TrainConfig(corpus=str(small_text), cell=cell, n_layer=1, n_hidden=8, n_embd=8, batch_size=4,
                          seq_len=8, max_steps=3, device="cpu")
-    produced = list(Trainer(config, run_dir=tmp_path / "run").run())
+    produced = list(build_trainer(config, tmp_path / "run").run())
     (error,) = [e for e in produced if isinstance(e, events.Error)]
     assert match in error.message and "plugin 'failing'" in error.message and "failing.py" in error.message
     if cell == "boom":

@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-from rnntui.tui.format import duration
+from rnntui.util.units import duration
 
 
 class QuitScreen(ModalScreen[str | None]):

@@ -13,7 +13,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.validation import Integer, Number
-from textual.widgets import Button, Footer, Input, Label, LoadingIndicator, Select, Static
+from textual.widgets import (
+    Button,
+    Footer,
+    Input,
+    Label,
+    LoadingIndicator,
+    Select,
+    Static,
+)
 
 # field id -> (label, TrainConfig field, kind, validator)
 FIELDS = {
@@ -129,7 +137,7 @@ class NewRunScreen(Screen[dict | None]):
     @work(exclusive=True, group="load-registry")
     async def _load(self) -> None:
         def load():
-            from rnntui.core.train import PRESETS, apply_preset
+            from rnntui.core.config import PRESETS, apply_preset
             from rnntui.plugins import get_registry
 
             return get_registry(), {name: apply_preset(name) for name in PRESETS}
@@ -185,7 +193,7 @@ class NewRunScreen(Screen[dict | None]):
 
     def build_config(self) -> dict:
         """The form -> TrainConfig dict; raises ValueError with the reason for the first invalid value."""
-        from rnntui.core.train import ConfigError, apply_preset, validate
+        from rnntui.core.config import ConfigError, apply_preset, validate
 
         if self.registry is None:
             raise ValueError("cells and corpora are still loading")

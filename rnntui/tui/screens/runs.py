@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
@@ -14,12 +13,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, Static
 from textual_plot import HiResMode
 
-from rnntui.core.runs import list_runs
-from rnntui.util.paths import runs_dir
-from rnntui.tui.format import duration
-from rnntui.tui.history import RunRecord, checkpoint_budget, downsample, load_run, robust_limits
+from rnntui.core.runs import checkpoint_budget, list_runs
+from rnntui.tui.history import RunRecord, downsample, load_run, robust_limits
+from rnntui.tui.screens.dialogs import ConfirmScreen, ResumeScreen
 from rnntui.tui.widgets.loss import PreviewPlot
 from rnntui.tui.widgets.samples import sample_header
+from rnntui.util.paths import runs_dir
+from rnntui.util.units import bits, duration
 
 
 class RunsScreen(Screen[None]):
@@ -65,7 +65,7 @@ class RunsScreen(Screen[None]):
             mark = ("●" if current is not None and Path(current) == r.path else " ") + \
                    ("≈" if r.name in overlays else " ")
             best = "–" if r.best_val_loss is None else f"{r.best_val_loss:.4f}"
-            bpc = "–" if r.best_val_loss is None else f"{r.best_val_loss / math.log(2):.3f}"
+            bpc = "–" if r.best_val_loss is None else f"{bits(r.best_val_loss):.3f}"
             table.add_row(mark, r.name, r.corpus, r.cell, f"{r.steps:,}", best, bpc, r.created, key=str(r.path))
         self.query_one(".screen-title", Label).update(
             f"Runs · {len(found)} in {runs_dir()}  (● current · ≈ overlaid on the loss plot)")
@@ -139,8 +139,6 @@ class RunsScreen(Screen[None]):
             self.app.open_run(path)
 
     def action_resume(self) -> None:
-        from rnntui.tui.screens.dialogs import ResumeScreen
-
         path = self.selected()
         if path is None:
             return
@@ -167,8 +165,6 @@ class RunsScreen(Screen[None]):
         self.notify(f"{path.name} {'overlaid on' if shown else 'removed from'} the loss plot.", timeout=2)
 
     def action_delete(self) -> None:
-        from rnntui.tui.screens.dialogs import ConfirmScreen
-
         path = self.selected()
         if path is None:
             return

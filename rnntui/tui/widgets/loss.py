@@ -13,11 +13,16 @@ from textual.color import Color
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual_hires_canvas import Canvas
-from textual_plot import AxisFormatter, DurationFormatter, HiResMode, NumericAxisFormatter, PlotWidget
+from textual_plot import (
+    AxisFormatter,
+    DurationFormatter,
+    HiResMode,
+    NumericAxisFormatter,
+    PlotWidget,
+)
 
 from rnntui.tui.history import LossHistory, downsample, robust_limits
-
-LN2 = math.log(2.0)
+from rnntui.util.units import bits
 
 
 class LogAxisFormatter(AxisFormatter):
@@ -198,7 +203,7 @@ class LossPane(Vertical):
 
     def _transform(self, y: np.ndarray) -> np.ndarray:
         if self.bits:
-            y = y / LN2
+            y = bits(y)
         if self.log_y:
             with np.errstate(divide="ignore", invalid="ignore"):
                 y = np.log10(y)

@@ -6,20 +6,21 @@ from __future__ import annotations
 
 import math
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
 
 from rnntui import events
-from rnntui.tui.format import duration
+from rnntui.util.units import bits as to_bits
+from rnntui.util.units import duration
 
 
 def sample_header(sample: events.Sample, bits: bool = False) -> str:
     parts = [f"step {sample.step:,}", duration(sample.elapsed)]
     if sample.val_loss is not None and math.isfinite(sample.val_loss):
-        value = sample.val_loss / math.log(2) if bits else sample.val_loss
+        value = to_bits(sample.val_loss) if bits else sample.val_loss
         parts.append(f"val {value:.3f} {'bits' if bits else 'nats'}")
     else:
         parts.append("val –")

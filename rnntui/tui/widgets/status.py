@@ -11,7 +11,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Collapsible, Label, Static
 
 from rnntui import events
-from rnntui.tui.format import duration, loss, si
+from rnntui.util.units import duration, loss, si
 
 STATE_STYLES = {
     "starting": ("◌ starting", "bold yellow"), "running": ("● training", "bold green"),
