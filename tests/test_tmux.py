@@ -83,12 +83,14 @@ def test_rnntui_in_a_terminal(tmp_path, small_text):
         assert "the quick" in tmux.screen()
 
         tmux("send-keys", "-t", "app", "Escape")  # leaves the prompt
-        time.sleep(1.0)  # a lone Escape followed at once by q would read as alt+q
+        # wait until the Escape has been read on its own (the footer shows the app's keys again): an Escape
+        # followed at once by q would read as alt+q
+        tmux.wait_for(r"^(?!.*⏎ Generate).*\bq Quit", "the prompt to give the keys back")
         tmux("send-keys", "-t", "app", "q")
         tmux.wait_for(r"Quit and stop it\?", "the quit dialog (a run is training)")
         tmux("send-keys", "-t", "app", "k")
         tmux.wait_for(r"RNNTUI-EXIT=0", "a clean exit")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert processes_with(marker) == [], "no rnntui process (app or run) is left behind"
