@@ -12,7 +12,7 @@ from rnntui import events, plugins
 from rnntui.cli import main
 from rnntui.plugins import (
     BUILT_IN, BUNDLED, DIRECTORY, ENTRY_POINT, ENV_DISABLED, ENV_LOAD, ENV_PATH, CellValidationError,
-    build_registry, get_registry, validate_cell,
+    build_registry, cell_check, get_registry, validate_cell,
 )
 
 pytestmark = pytest.mark.usefixtures("plugin_env")  # tests/conftest.py: no plugin settings from the machine
@@ -206,7 +206,7 @@ def test_building_the_registry_leaves_the_random_state_alone():
     torch.manual_seed(0)
     expected = torch.rand(3)
     torch.manual_seed(0)
-    plugins._validated.clear()
+    cell_check._validated.clear()
     build_registry()
     assert torch.equal(torch.rand(3), expected)
 

@@ -250,9 +250,11 @@ def load_dataset(c: TrainConfig, progress=None) -> Dataset:
     """The configuration's corpus, encoded (through the on-disk cache when large) and split. ``progress``, if
     given, receives rnntui.corpora.sources.TextProgress reports (reading, encoding, notes such as skipped files)."""
     from rnntui.corpora.textcache import load_dataset as load
+    from rnntui.plugins import get_registry
 
     return load(c.corpus, c.val_fraction, encoding=c.encoding, normalize_newlines=c.normalize_newlines,
-                include=c.include, exclude=c.exclude, options=c.corpus_options, progress=progress)
+                include=c.include, exclude=c.exclude, options=c.corpus_options, progress=progress,
+                corpora=get_registry().corpora)
 
 
 def model_from_config(c: TrainConfig, vocab_size: int) -> CharModel:
@@ -381,9 +383,9 @@ class Trainer:
 
     def _cell_name(self) -> str:
         """The run's cell and the plugin it comes from, for error messages."""
-        from rnntui.plugins import describe_cell
+        from rnntui.plugins import cell_label
 
-        return describe_cell(self.config.cell)
+        return cell_label(self.config.cell)
 
     def _cell_origin(self) -> dict[str, str]:
         from rnntui.plugins import get_registry
