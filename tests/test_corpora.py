@@ -105,6 +105,11 @@ def test_unknown_name_lists_the_corpora():
         load_encoded("shakespeare", corpora=get_registry().corpora)
 
 
+def test_a_name_is_resolved_only_among_the_corpora_given():
+    with pytest.raises(DataError, match="no corpus named 'python-docs' and no such file; give a path"):
+        load_encoded("python-docs")  # the corpus layer knows no registry: the caller passes its corpora
+
+
 def test_a_plugin_corpus_without_options_or_version():
     corpus = Corpus("plain", "a plugin's corpus", "tests", read=lambda: iter(["plain text\r\n"] * 50))
     registry = get_registry()

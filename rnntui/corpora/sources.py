@@ -27,7 +27,7 @@ from typing import Any
 
 from rnntui.core.data import DataError
 from rnntui.core.errors import UserError
-from rnntui.corpora import Corpus
+from rnntui.corpora.corpus import Corpus
 
 CHUNK_BYTES = 1 << 22  # read files 4 MiB at a time
 SNIFF_BYTES = 1 << 20  # a NUL byte in the first MiB marks a file as binary

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from rnntui.core.data import CharCounts, Dataset, DataError, Vocab, VocabPlan, plan_vocab, split_dataset, to_codes
-from rnntui.corpora import Corpus
+from rnntui.corpora.corpus import Corpus
 from rnntui.corpora.sources import (
     CHUNK_BYTES, NO_CORPORA, ProgressFn, SkipDocument, TextSource, open_source, report,
 )

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from rnntui.corpora import Corpus
+from rnntui.corpora.corpus import Corpus
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 # The Corpus fields a plugin's own corpus object may have besides name, description, source and read.

@@ -18,7 +18,7 @@ from typing import Any
 import pluggy
 
 from rnntui import __version__, hookspecs
-from rnntui.corpora import Corpus
+from rnntui.corpora.corpus import Corpus
 from rnntui.plugins.contract import CellValidationError, as_corpus, plugin_traceback
 from rnntui.plugins.discovery import (
     BUILT_IN, BUNDLED, ENV_DIR_ARGS, ENV_DISABLED, ENV_LOAD, ENV_PATH, find_plugins, log,
