@@ -42,7 +42,7 @@ def build_model(config: TrainConfig, vocab_size: int) -> CharModel:
 def cell_origin(cell: str) -> CellOrigin:
     registry = get_registry()
     info = registry.plugin_of("cell", cell)
-    return CellOrigin(registry.describe("cell", cell), info.name if info else "", info.version if info else "")
+    return CellOrigin(registry.label("cell", cell), info.name if info else "", info.version if info else "")
 
 
 def load_dataset(config: TrainConfig, progress: ProgressFn | None = None) -> Dataset:
@@ -50,7 +50,8 @@ def load_dataset(config: TrainConfig, progress: ProgressFn | None = None) -> Dat
     given, receives rnntui.corpora.sources.TextProgress reports (reading, encoding, notes such as skipped files)."""
     return load_corpus_dataset(config.corpus, config.val_fraction, encoding=config.encoding,
                                normalize_newlines=config.normalize_newlines, include=config.include,
-                               exclude=config.exclude, options=config.corpus_options, progress=progress)
+                               exclude=config.exclude, options=config.corpus_options, progress=progress,
+                               corpora=get_registry().corpora)
 
 
 def _prepare_torch(config: TrainConfig) -> torch.device:

@@ -13,7 +13,7 @@ from rnntui.corpora import DEFAULT_CORPUS, Corpus
 from rnntui.core.data import DataError
 from rnntui.corpora.textcache import load_encoded
 from rnntui.core.config import TrainConfig
-from rnntui.plugins import get_registry
+from rnntui.plugins import as_corpus, get_registry
 
 TINY = ["--hidden", "16", "--embed", "8", "--layers", "1", "--batch-size", "2", "--seq-len", "16", "--quiet",
         "--sample-length", "10"]
@@ -21,7 +21,7 @@ BUILT_IN = ("python-docs", "python-stdlib", "hello", "brackets", "copy", "arithm
 
 
 def text_of(name, **options):
-    encoded = load_encoded(name, options=options)
+    encoded = load_encoded(name, corpora=get_registry().corpora, options=options)
     return encoded.vocab.decode(encoded.ids)
 
 
@@ -37,7 +37,7 @@ def test_built_in_corpora_are_registered_through_the_hook():
 
 
 def test_python_docs_is_english_prose_offline():
-    encoded = load_encoded("python-docs")
+    encoded = load_encoded("python-docs", corpora=get_registry().corpora)
     text = encoded.vocab.decode(encoded.ids)
     assert len(text) > 200_000 and len(encoded.vocab) < 256 and encoded.ids.dtype == np.uint8
     assert text.count(" the ") > 1000 and "def " in text
@@ -91,18 +91,23 @@ def test_probes_say_what_they_test():
 
 def test_corpus_options_are_checked():
     with pytest.raises(DataError, match="brackets has no option 'deep'; its options are: chars .*depth"):
-        load_encoded("brackets", options={"deep": 3})
+        load_encoded("brackets", corpora=get_registry().corpora, options={"deep": 3})
     with pytest.raises(DataError, match="depth='three' is not a valid int"):
-        load_encoded("brackets", options={"depth": "three"})
+        load_encoded("brackets", corpora=get_registry().corpora, options={"depth": "three"})
     with pytest.raises(DataError, match="python-docs has no option 'chars'; it takes no options"):
-        load_encoded("python-docs", options={"chars": 10})
+        load_encoded("python-docs", corpora=get_registry().corpora, options={"chars": 10})
     with pytest.raises(DataError, match="kinds between 1 and 4"):
-        load_encoded("brackets", options={"kinds": 9})
+        load_encoded("brackets", corpora=get_registry().corpora, options={"kinds": 9})
 
 
 def test_unknown_name_lists_the_corpora():
     with pytest.raises(DataError, match="no corpus named 'shakespeare' and no such file; choose one of: arithmetic"):
-        load_encoded("shakespeare")
+        load_encoded("shakespeare", corpora=get_registry().corpora)
+
+
+def test_a_name_is_resolved_only_among_the_corpora_given():
+    with pytest.raises(DataError, match="no corpus named 'python-docs' and no such file; give a path"):
+        load_encoded("python-docs")  # the corpus layer knows no registry: the caller passes its corpora
 
 
 def test_a_plugin_corpus_without_options_or_version():
@@ -110,7 +115,7 @@ def test_a_plugin_corpus_without_options_or_version():
     registry = get_registry()
     registry.corpora["plain"] = corpus
     try:
-        encoded = load_encoded("plain")
+        encoded = load_encoded("plain", corpora=get_registry().corpora)
         assert encoded.vocab.decode(encoded.ids[:11]) == "plain text\n" and len(encoded) == 550
     finally:
         del registry.corpora["plain"]
@@ -207,9 +212,9 @@ def test_a_duck_typed_plugin_corpus(capsys):
             yield "just some text\n" * 40
 
     registry = get_registry()
-    registry.corpora["minimal"] = Minimal()
+    registry.corpora["minimal"] = as_corpus(Minimal())  # what registering it through the hook stores
     try:
-        assert len(load_encoded("minimal")) == 600
+        assert len(load_encoded("minimal", corpora=get_registry().corpora)) == 600
         assert main(["corpora", "--json"]) == 0
         rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
         assert rows["minimal"]["offline"] and rows["minimal"]["size"] is None

@@ -15,7 +15,7 @@ from rnntui.corpora.catalogue import catalogue, downloads_dir
 from rnntui.core.data import DataError
 from rnntui.corpora.fetch import FetchError, add, fetch, remove
 from rnntui.corpora.textcache import load_encoded
-from rnntui.plugins import get_registry
+from rnntui.plugins import get_registry, reset_registry
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -62,9 +62,9 @@ def server(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def fresh_registry():
-    get_registry.cache_clear()
+    reset_registry()
     yield
-    get_registry.cache_clear()
+    reset_registry()
 
 
 def leftovers():
@@ -86,7 +86,7 @@ def test_fetch_downloads_verifies_and_makes_the_corpus_usable(server, rnntui_hom
     assert not corpus.is_available()
     with pytest.raises(DataError, match="not downloaded yet.*rnntui corpora fetch tinyshakespeare.*"
                                         "rnntui corpora add tinyshakespeare PATH"):
-        load_encoded("tinyshakespeare")
+        load_encoded("tinyshakespeare", corpora=get_registry().corpora)
     events = []
     path = fetch("tinyshakespeare", url=f"{server}/tinyshakespeare.txt", progress=events.append)
     assert path == downloads_dir() / "tinyshakespeare.txt" and path.is_relative_to(rnntui_home)
@@ -95,7 +95,7 @@ def test_fetch_downloads_verifies_and_makes_the_corpus_usable(server, rnntui_hom
     assert downloads[-1].done == downloads[-1].total == 1_115_394
     assert leftovers() == ["tinyshakespeare.txt"]
     assert corpus.is_available()
-    encoded = load_encoded("tinyshakespeare")
+    encoded = load_encoded("tinyshakespeare", corpora=get_registry().corpora)
     assert encoded.name == "tinyshakespeare" and len(encoded) == 1_115_394 and len(encoded.vocab) == 65
     # a verified copy is not downloaded again unless forced
     assert fetch("tinyshakespeare", url=f"{server}/no-such-file") == path
@@ -171,7 +171,7 @@ def test_cli_failed_fetch_is_one_line(capsys):
 def test_add_by_hand_verifies_a_catalogue_file(tmp_path, shakespeare):
     message = add("tinyshakespeare", shakespeare)
     assert "verified" in message and leftovers() == ["tinyshakespeare.txt"]
-    get_registry.cache_clear()
+    reset_registry()
     assert get_registry().corpus("tinyshakespeare").is_available()
     wrong = tmp_path / "input.txt"
     wrong.write_bytes(shakespeare.read_bytes()[:-1])
@@ -183,13 +183,14 @@ def test_add_by_hand_verifies_a_catalogue_file(tmp_path, shakespeare):
 def test_add_and_remove_a_text_of_ones_own(tmp_path, small_text, capsys):
     assert main(["corpora", "add", "mine", str(small_text)]) == 0
     assert "rnntui train mine" in capsys.readouterr().out
-    get_registry.cache_clear()
+    reset_registry()
     assert main(["corpora", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["mine"]["offline"] and rows["mine"]["size"] == small_text.stat().st_size
-    assert load_encoded("mine").vocab.decode(load_encoded("mine").ids) == small_text.read_text()
+    mine = load_encoded("mine", corpora=get_registry().corpora)
+    assert mine.vocab.decode(mine.ids) == small_text.read_text()
     assert main(["corpora", "add", "python-docs", str(small_text)]) == 2
     assert "taken" in capsys.readouterr().err
     assert main(["corpora", "remove", "mine"]) == 0
-    get_registry.cache_clear()
+    reset_registry()
     assert "mine" not in get_registry().corpora and small_text.exists()

@@ -12,7 +12,7 @@ from rnntui import events, plugins
 from rnntui.cli import main
 from rnntui.plugins import (
     BUILT_IN, BUNDLED, DIRECTORY, ENTRY_POINT, ENV_DISABLED, ENV_LOAD, ENV_PATH, CellValidationError,
-    build_registry, get_registry, validate_cell,
+    build_registry, cell_check, get_registry, validate_cell,
 )
 
 pytestmark = pytest.mark.usefixtures("plugin_env")  # tests/conftest.py: no plugin settings from the machine
@@ -206,7 +206,7 @@ def test_building_the_registry_leaves_the_random_state_alone():
     torch.manual_seed(0)
     expected = torch.rand(3)
     torch.manual_seed(0)
-    plugins._validated.clear()
+    cell_check._validated.clear()
     build_registry()
     assert torch.equal(torch.rand(3), expected)
 
@@ -319,6 +319,8 @@ def test_each_validation_failure_is_reported_and_the_cell_not_offered(tmp_path, 
     if case not in ("bad name",):
         with pytest.raises(LookupError, match="'bad-cell' of plugin 'badcell' is not offered"):
             registry.cell("bad-cell")
+    if case == "step raises":  # the cell's traceback starts in the plugin's file, not in the check
+        assert error.traceback.splitlines()[1].startswith(f'  File "{tmp_path / "badcell.py"}"'), error.traceback
 
 
 def test_validate_cell_accepts_every_registered_cell_and_rejects_non_classes():
@@ -351,6 +353,62 @@ def test_corpus_plugin_basic_checks(tmp_path):
     assert registry.plugin_of("corpus", "numbers").name == "corpora_plugin"
     stages = sorted(e.stage for e in registry.plugins["corpora_plugin"].errors)
     assert stages == ["name clash", "validation"]
+
+
+def test_a_plugin_corpus_object_is_registered_as_a_corpus(tmp_path):
+    write(tmp_path, "duck_corpora.py", '''
+        from rnntui import hookimpl
+
+        class Squares:  # not a rnntui.corpora.Corpus: the attributes the contract asks for
+            name, description, source = "squares", "Numbers and their squares.", "generated"
+            options, version, size, licence = {"lines": 100}, "1", 1234, "none"
+
+            def read(self, lines=100):
+                for i in range(lines):
+                    yield f"{i} {i * i}\\n"
+
+        class BadOptions(Squares):
+            name, options = "bad-options", ["lines"]
+
+        @hookimpl
+        def register_corpora(register):
+            register(Squares())
+            register(BadOptions())
+    ''')
+    from rnntui.corpora import Corpus
+    from rnntui.corpora.textcache import load_encoded
+
+    registry = build_registry([tmp_path])
+    corpus = registry.corpus("squares")
+    assert isinstance(corpus, Corpus) and registry.plugin_of("corpus", "squares").name == "duck_corpora"
+    assert (corpus.description, corpus.source, corpus.options, corpus.version, corpus.size, corpus.licence) == (
+        "Numbers and their squares.", "generated", {"lines": 100}, "1", 1234, "none")
+    encoded = load_encoded("squares", options={"lines": 3}, corpora=registry.corpora)
+    assert encoded.vocab.decode(encoded.ids) == "0 0\n1 1\n2 4\n"
+    (error,) = registry.plugins["duck_corpora"].errors
+    assert error.stage == "validation" and "corpus 'bad-options': `options` must map" in error.message
+    assert "bad-options" not in registry.corpora
+
+
+def test_as_corpus_checks_the_contract():
+    from rnntui.corpora import PYTHON_DOCS
+
+    assert plugins.as_corpus(PYTHON_DOCS) is PYTHON_DOCS
+    with pytest.raises(plugins.CorpusValidationError, match="a corpus needs a `name`"):
+        plugins.as_corpus(object())
+    with pytest.raises(plugins.CorpusValidationError, match="corpus 'x' needs a read"):
+        plugins.as_corpus(type("NoRead", (), {"name": "x"})())
+
+
+def test_importing_the_plugin_manager_leaves_torch_out():
+    """The command-line parser and the app import rnntui.plugins; torch comes only with the cell check."""
+    import subprocess
+
+    probe = ("import sys, rnntui.plugins as p; p.description_of, p.hyperparameters_of, p.as_corpus, p.Registry; "
+             "before = 'torch' in sys.modules; p.validate_cell; print(before, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
 
 
 # -- isolation --------------------------------------------------------------------------------------------------------

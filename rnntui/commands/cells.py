@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+
+from rnntui.commands import fail
+from rnntui.commands.plugins import add_plugins_dir_everywhere
+from rnntui.plugins import Registry, description_of, get_registry
 
 
 def add_parser(sub) -> None:
@@ -16,15 +21,13 @@ def add_parser(sub) -> None:
     p.add_argument("--hidden", type=int, default=256, help="hidden size for the parameter counts (256)")
     p.add_argument("--input", type=int, default=None, help="input size for the parameter counts (default: hidden)")
     p.set_defaults(run=run)
-    from rnntui.commands.plugins import add_plugins_dir_everywhere
-
     add_plugins_dir_everywhere(sub)
 
 
 def parameter_count(cell_class: type, input_size: int, hidden_size: int) -> int | None:
-    import torch
+    import torch  # lazy: parsing the command line must not import torch
 
-    from rnntui.core.cells import count_parameters
+    from rnntui.core.cells import count_parameters  # lazy: torch
 
     for device in ("meta", "cpu"):  # meta: counts without allocating; some cells may insist on real tensors
         try:
@@ -35,9 +38,9 @@ def parameter_count(cell_class: type, input_size: int, hidden_size: int) -> int 
     return None
 
 
-def describe(registry, input_size: int, hidden_size: int, only: str | None = None) -> list[dict]:
-    from rnntui.plugins import description_of
-
+def cell_rows(registry: Registry, input_size: int, hidden_size: int, only: str | None = None) -> list[dict]:
+    """One dict per registered cell (or only the one named): its plugin, description, options, whether it has a
+    whole-sequence path, and its parameter count for one layer of the given sizes."""
     rows = []
     for name, cls in registry.cells.items():
         if only is not None and name != only:
@@ -56,11 +59,6 @@ def describe(registry, input_size: int, hidden_size: int, only: str | None = Non
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from rnntui.commands import fail
-    from rnntui.plugins import get_registry
-
     if args.hidden < 1 or (args.input is not None and args.input < 1):
         return fail("--hidden and --input must be positive")
     registry = get_registry()
@@ -69,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             registry.cell(args.name)
         except LookupError as e:
             return fail(str(e))
-    rows = describe(registry, args.input or args.hidden, args.hidden, only=args.name)
+    rows = cell_rows(registry, args.input or args.hidden, args.hidden, only=args.name)
     if args.json:
         print(json.dumps(rows, indent=1, default=str))
         return 0

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+from pathlib import Path
+
+from rnntui.plugins import Registry, get_registry, reset_registry
 
 NOTE_PREFIX = "rnntui: note: "
 
@@ -116,27 +119,24 @@ def _human(n: int | None, unit: str = "") -> str:
     return f"{n}{unit}"
 
 
-def corpus_rows() -> list[dict]:
-    from rnntui.plugins import get_registry
-
-    registry = get_registry()
+def corpus_rows(registry: Registry) -> list[dict]:
+    """One dict per registered corpus, by name: its plugin, size (when known cheaply), whether it is available
+    offline now, description, source and download URL."""
     rows = []
     for name in sorted(registry.corpora):
         corpus = registry.corpora[name]
         try:
-            offline = bool(corpus.is_available() if hasattr(corpus, "is_available")
-                           else getattr(corpus, "offline", True))
-        except Exception:
+            offline = corpus.is_available()
+        except Exception:  # a plugin's own availability check that fails: not available
             offline = False
-        size = corpus.size_hint() if hasattr(corpus, "size_hint") else getattr(corpus, "size", None)
-        rows.append({"name": name, "plugin": registry.owners.get(("corpus", name), "?"), "size": size,
-                     "offline": offline, "description": str(getattr(corpus, "description", "") or ""),
-                     "source": str(getattr(corpus, "source", "") or ""), "url": getattr(corpus, "url", None)})
+        rows.append({"name": name, "plugin": registry.owners.get(("corpus", name), "?"), "size": corpus.size_hint(),
+                     "offline": offline, "description": corpus.description, "source": corpus.source,
+                     "url": corpus.url})
     return rows
 
 
 def run_list(args: argparse.Namespace) -> int:
-    rows = corpus_rows()
+    rows = corpus_rows(get_registry())
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -200,15 +200,15 @@ def sample_lines(vocab, ids, n_lines: int, width: int = 100) -> list[str]:
     return lines[:n_lines]
 
 
-def describe(spec: str, encoding: str = "utf-8", normalize_newlines: bool = True, include=(), exclude=(),
-             options=None, top: int = 20, lines: int = 6, progress=None) -> dict:
-    from pathlib import Path
+def corpus_report(spec: str, encoding: str = "utf-8", normalize_newlines: bool = True, include=(), exclude=(),
+                  options=None, top: int = 20, lines: int = 6, progress=None) -> dict:
+    """What `rnntui corpora show` prints about a corpus name, a path or "-": size, characters, frequent characters,
+    sample lines, how it was read, and its description, source and licence when it is a registered corpus."""
+    from rnntui.corpora.textcache import load_encoded  # lazy: it imports torch, which parsing options must not
 
-    from rnntui.corpora.textcache import load_encoded
-    from rnntui.plugins import get_registry
-
-    encoded = load_encoded(spec, encoding, normalize_newlines, include, exclude, options, progress)
     registry = get_registry()
+    encoded = load_encoded(spec, encoding, normalize_newlines, include, exclude, options, progress,
+                           corpora=registry.corpora)
     corpus = registry.corpora[spec] if spec in registry.corpora and not Path(spec).expanduser().exists() else None
     order = sorted(range(len(encoded.counts)), key=lambda i: (-int(encoded.counts[i]), int(encoded.code_points[i])))
     n = int(encoded.counts.sum())
@@ -217,9 +217,9 @@ def describe(spec: str, encoding: str = "utf-8", normalize_newlines: bool = True
     return {
         "name": encoded.name,
         "plugin": registry.owners.get(("corpus", spec)) if corpus else None,
-        "description": getattr(corpus, "description", None) if corpus else None,
-        "source": getattr(corpus, "source", None) if corpus else encoded.source.get("path", encoded.name),
-        "licence": (getattr(corpus, "licence", "") or None) if corpus else None,
+        "description": corpus.description if corpus else None,
+        "source": corpus.source if corpus else encoded.source.get("path", encoded.name),
+        "licence": (corpus.licence or None) if corpus else None,
         "chars": len(encoded), "distinct": len(encoded.code_points), "vocab_size": len(encoded.vocab),
         "dtype": encoded.vocab.dtype.name, "frequent": frequent,
         "sample_lines": sample_lines(encoded.vocab, encoded.ids, lines),
@@ -257,10 +257,6 @@ def _not_downloaded(name: str) -> dict | None:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from rnntui.plugins import get_registry
-
     if args.corpus in get_registry().corpora and not Path(args.corpus).exists() and \
             (info := _not_downloaded(args.corpus)):
         if args.json:
@@ -274,7 +270,7 @@ def run_show(args: argparse.Namespace) -> int:
         return 0
     options = _parse_options(args.corpus_option)
     with text_progress(args.corpus, quiet=args.json) as progress:
-        info = describe(args.corpus, args.encoding, args.normalize_newlines, args.include, args.exclude, options,
+        info = corpus_report(args.corpus, args.encoding, args.normalize_newlines, args.include, args.exclude, options,
                         args.top, args.lines, None if args.json else progress)
     if args.json:
         print(json.dumps(info, indent=1, ensure_ascii=False))
@@ -336,7 +332,10 @@ def run_fetch(args: argparse.Namespace) -> int:
 def run_add(args: argparse.Namespace) -> int:
     from rnntui.corpora.fetch import add
 
-    print(add(args.name, args.path, args.encoding))
+    registry = get_registry()
+    taken = {name: registry.owners.get(("corpus", name), "a plugin") for name in registry.corpora}
+    print(add(args.name, args.path, args.encoding, taken=taken))
+    reset_registry()  # the next registry lists the new corpus
     return 0
 
 
@@ -344,6 +343,7 @@ def run_remove(args: argparse.Namespace) -> int:
     from rnntui.corpora.fetch import remove
 
     print(remove(args.name))
+    reset_registry()
     return 0
 
 

@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
 import sys
+
+from rnntui.plugins import (
+    ENV_PATH, add_plugins_dirs, bundled_dir, get_registry, plugins_dirs_from_env, reset_registry, user_plugins_dir,
+)
+
+
+class PluginsDirAction(argparse.Action):
+    """``--plugins-dir DIR``: load the plugin files in DIR too, from the moment it is parsed (and in the run's
+    process, which inherits the setting)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        add_plugins_dirs([values])
+        reset_registry()
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), values])
+
+
+def add_plugins_dir_argument(parser: argparse.ArgumentParser) -> None:
+    """Give an argparse parser the ``--plugins-dir DIR`` option (repeatable)."""
+    parser.add_argument("--plugins-dir", action=PluginsDirAction, metavar="DIR", default=None,
+                        help="also load the plugin files (*.py) in DIR (repeatable); see `rnntui plugins`")
 
 
 def add_plugins_dir_everywhere(sub) -> None:
     """Give every subcommand, including those added after this one, the ``--plugins-dir DIR`` option."""
-    from rnntui.plugins import add_plugins_dir_argument
 
     def ensure(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         if not getattr(parser, "_rnntui_plugins_dir", False):
@@ -36,11 +58,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    import logging
-
-    from rnntui.plugins import bundled_dir, get_registry, plugins_dirs_from_env, user_plugins_dir
-
     logger = logging.getLogger("rnntui.plugins")
     disabled, logger.disabled = logger.disabled, True  # this command prints the failures itself
     try:
@@ -69,10 +86,6 @@ def run(args: argparse.Namespace) -> int:
             status = "ok"
         table.add_row(escape(info.name), escape(info.version or "-"), info.source, escape(registered), status)
     console.print(table)
-    import os
-
-    from rnntui.plugins import ENV_PATH
-
     dirs = [("bundled", bundled_dir()), *(("--plugins-dir", d) for d in plugins_dirs_from_env()),
             *((ENV_PATH, d) for d in os.environ.get(ENV_PATH, "").split(os.pathsep) if d),
             ("user", user_plugins_dir())]

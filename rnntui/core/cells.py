@@ -3,7 +3,7 @@
 A cell is one layer. The model stacks ``n_layer`` of them. Every cell has a step path (one time step, used for
 generation and as the reference); a cell may add a whole-sequence path for speed. Third-party cells are registered
 through the same plugin hook as the built-ins below; they may subclass ``Cell`` as these do, or be a plain
-``torch.nn.Module`` with the same methods (rnntui.plugins.as_cell fills in the optional ones).
+``torch.nn.Module`` with the same methods (the plugin manager's ``as_cell`` fills in the optional ones).
 """
 
 from __future__ import annotations

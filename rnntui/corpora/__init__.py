@@ -1,10 +1,6 @@
-"""The corpus contract and the built-in corpora.
-
-A plugin registers corpora through the ``register_corpora`` hook; the built-ins below take the same road. A corpus
-needs a name, a description, a source/licence line and ``read()``, a generator of text chunks (a corpus never
-has to fit in one string). A corpus may declare ``options`` (name -> default): ``read(**options)`` then receives
-them, from ``--corpus-option KEY=VALUE`` on the command line. A ``version`` that changes whenever the text does
-lets rnntui find a cached encoding without reading the corpus (otherwise its content is hashed on each load).
+"""The built-in corpora, registered through the ``register_corpora`` hook like any plugin's, and the corpus
+contract, ``Corpus`` (defined in ``rnntui.corpora.corpus``; plugins import it from here). How to write a corpus
+plugin: README.md, "Write a cell plugin", "A corpus plugin".
 
 Built in:
 - ``python-docs``: the Python language reference shipped with CPython (pydoc_data.topics); the default.
@@ -18,48 +14,11 @@ from __future__ import annotations
 
 import sys
 import sysconfig
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from rnntui import hookimpl
-
-
-@dataclass(frozen=True)
-class Corpus:
-    """A named source of text. ``read(**options)`` yields the text in chunks."""
-
-    name: str
-    description: str
-    source: str  # where the text comes from and under which licence
-    read: Callable[..., Iterable[str]]
-    size: int | None = None  # characters, when known without reading
-    offline: bool = True  # available without a download
-    options: Mapping[str, Any] = field(default_factory=dict)  # option -> default value, passed to read()
-    version: str | None = None  # changes whenever the text changes (None: rnntui hashes the content)
-    # Optional, for built-ins: how to read the text straight from files (a rnntui.corpora.sources.TextSource
-    # factory taking the options), whether it is available now, and how to learn its size cheaply.
-    text_source: Callable[..., Any] | None = None
-    available: Callable[[], bool] | None = None
-    measure: Callable[[], int | None] | None = None
-    url: str | None = None  # for a downloadable corpus
-    licence: str = ""
-
-    def is_available(self) -> bool:
-        """Whether the text can be read now, without a network."""
-        return self.available() if self.available is not None else self.offline
-
-    def size_hint(self) -> int | None:
-        """Characters (or, for files, bytes) when known cheaply; None when only reading would tell."""
-        if self.size is not None:
-            return self.size
-        if self.measure is not None:
-            try:
-                return self.measure()
-            except Exception:
-                return None
-        return None
+from rnntui.corpora.corpus import Corpus  # re-exported: `from rnntui.corpora import Corpus` is what plugins write
 
 
 # -- python-docs -------------------------------------------------------------------------------------------------

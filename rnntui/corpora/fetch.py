@@ -17,6 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from rnntui import __version__
@@ -99,13 +100,14 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def add(name: str, path: str | Path, encoding: str = "utf-8") -> str:
+def add(name: str, path: str | Path, encoding: str = "utf-8", *, taken: Mapping[str, str] | None = None) -> str:
     """Register a file placed by hand under ``name``; returns a line saying what was done.
 
     A catalogue name: the file must match the catalogue's sha256, and is copied into the cache directory as if it
-    had been fetched. Any other name: the file or directory is registered where it is (rnntui keeps its path)."""
-    from rnntui.plugins import get_registry
-
+    had been fetched. Any other name: the file or directory is registered where it is (rnntui keeps its path),
+    unless ``taken`` (the names already registered, each with the plugin that registered it) has it. The plugin
+    registry does not list the new corpus until the caller rebuilds it."""
+    taken = taken or {}
     source = Path(path).expanduser()
     if not source.exists():
         raise DataError(f"{path}: no such file or directory")
@@ -133,18 +135,14 @@ def add(name: str, path: str | Path, encoding: str = "utf-8") -> str:
     if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith((".", "-")):
         raise DataError(f"{name!r} is not a usable corpus name: use letters, digits, '-', '_' and '.'")
     mine = user_corpora()
-    registry = get_registry()
-    if name in registry.corpora and name not in mine:
-        owner = registry.owners.get(("corpus", name), "a plugin")
-        raise DataError(f"corpus name {name!r} is taken by {owner}; choose another name")
+    if name in taken and name not in mine:
+        raise DataError(f"corpus name {name!r} is taken by {taken[name]}; choose another name")
     if source.is_dir():
         DirectorySource(source, encoding=encoding)  # refuses a directory with nothing to read
     else:
         FileSource(source, encoding)
     mine[name] = {"path": str(source.resolve()), "encoding": encoding, "added": time.strftime("%Y-%m-%d %H:%M:%S")}
     save_user_corpora(mine)
-    with contextlib.suppress(AttributeError):
-        get_registry.cache_clear()
     return f"{name}: registered {source.resolve()}; train on it with: rnntui train {name}"
 
 

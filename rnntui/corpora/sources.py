@@ -22,14 +22,17 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import Any
 
 from rnntui.core.data import DataError
+from rnntui.corpora.corpus import Corpus
 from rnntui.errors import UserError
 
 CHUNK_BYTES = 1 << 22  # read files 4 MiB at a time
 SNIFF_BYTES = 1 << 20  # a NUL byte in the first MiB marks a file as binary
 HIDDEN_NOTE = "hidden files and directories (names starting with '.') are skipped"
+NO_CORPORA: Mapping[str, Corpus] = MappingProxyType({})  # resolve paths and "-" only
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,9 @@ class TextSource:
             except SkipDocument:
                 continue
 
-    def describe(self) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        """How the text is read (kind, encoding, newline rule, size cap, and each kind's own details), for the
+        cache's metadata and a run's record."""
         return {"kind": self.kind, "encoding": self.encoding, "normalize_newlines": self.normalize_newlines,
                 "max_chars": self.max_chars}
 
@@ -239,8 +244,8 @@ class FileSource(TextSource):
         return self._fingerprint({"kind": "file", "sha256": file_sha256(self.path, progress),
                                   "encoding": canonical_encoding(self.encoding)})
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "path": str(self.path.resolve()), "bytes": self.total}
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "path": str(self.path.resolve()), "bytes": self.total}
 
 
 def _matches(rel: PurePosixPath, patterns: Sequence[str]) -> bool:
@@ -330,8 +335,8 @@ class DirectorySource(TextSource):
         return self._fingerprint({"kind": "directory", "files": hashes, "header": self.header,
                                   "encoding": canonical_encoding(self.encoding)})
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "path": str(self.root.resolve()), "files": len(self.files),
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "path": str(self.root.resolve()), "files": len(self.files),
                 "bytes": self.total, "include": list(self.include), "exclude": list(self.exclude)}
 
 
@@ -341,12 +346,12 @@ class IterSource(TextSource):
     kind = "corpus"
     unit = "chars"
 
-    def __init__(self, corpus, options: Mapping[str, Any] | None = None, normalize_newlines: bool = True):
+    def __init__(self, corpus: Corpus, options: Mapping[str, Any] | None = None, normalize_newlines: bool = True):
         self.corpus = corpus
         self.options = dict(options or {})
         self.name = corpus.name
         self.normalize_newlines = normalize_newlines
-        self.total = corpus.size_hint() if hasattr(corpus, "size_hint") else getattr(corpus, "size", None)
+        self.total = corpus.size_hint()
 
     def documents(self) -> Iterator[Document]:
         yield Document(self.name, self._read)
@@ -367,14 +372,13 @@ class IterSource(TextSource):
             yield tail, 0
 
     def fingerprint(self, progress: ProgressFn | None = None) -> str | None:
-        version = getattr(self.corpus, "version", None)
-        if version is None:
+        if self.corpus.version is None:
             return None
-        return self._fingerprint({"kind": "corpus", "name": self.name, "version": version,
+        return self._fingerprint({"kind": "corpus", "name": self.name, "version": self.corpus.version,
                                   "options": self.options})
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "encoding": None, "options": self.options}
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "encoding": None, "options": self.options}
 
 
 class StdinSource(FileSource):
@@ -404,8 +408,8 @@ class StdinSource(FileSource):
         super().__init__(tmp, encoding, normalize_newlines, name="stdin")
         self.kind = "stdin"
 
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "path": "standard input"}
+    def summary(self) -> dict[str, Any]:
+        return {**super().summary(), "path": "standard input"}
 
     def close(self) -> None:
         self._spooled.unlink(missing_ok=True)
@@ -435,9 +439,9 @@ def _coerce(name: str, key: str, default: Any, value: Any) -> Any:
         raise DataError(f"corpus {name}: option {key}={value!r} is not a valid {kind}") from None
 
 
-def corpus_options(corpus, given: Mapping[str, Any] | None) -> dict[str, Any]:
+def corpus_options(corpus: Corpus, given: Mapping[str, Any] | None) -> dict[str, Any]:
     """Check ``given`` against the options a corpus declares, and fill in the defaults."""
-    declared = dict(getattr(corpus, "options", None) or {})
+    declared = dict(corpus.options)
     given = dict(given or {})
     unknown = sorted(set(given) - set(declared))
     if unknown:
@@ -448,13 +452,12 @@ def corpus_options(corpus, given: Mapping[str, Any] | None) -> dict[str, Any]:
             for key, default in declared.items()}
 
 
-def corpus_source(corpus, options: Mapping[str, Any] | None = None, normalize_newlines: bool = True,
+def corpus_source(corpus: Corpus, options: Mapping[str, Any] | None = None, normalize_newlines: bool = True,
                   include: Sequence[str] = (), exclude: Sequence[str] = ()) -> TextSource:
     """The source that reads a registered corpus: its own (files, for built-ins) or its ``read()`` generator."""
     values = corpus_options(corpus, options)
-    make = getattr(corpus, "text_source", None)
-    if make is not None:
-        source = make(**values)
+    if corpus.text_source is not None:
+        source = corpus.text_source(**values)
         source.normalize_newlines = normalize_newlines
         if include or exclude:
             if not isinstance(source, DirectorySource):
@@ -471,22 +474,21 @@ def corpus_source(corpus, options: Mapping[str, Any] | None = None, normalize_ne
 
 def open_source(spec: str, encoding: str = "utf-8", normalize_newlines: bool = True,
                 include: Sequence[str] = (), exclude: Sequence[str] = (),
-                options: Mapping[str, Any] | None = None, stdin=None) -> TextSource:
+                options: Mapping[str, Any] | None = None, stdin=None, *,
+                corpora: Mapping[str, Corpus] = NO_CORPORA) -> TextSource:
     """A corpus name, a path to a file or directory, or "-" (standard input) -> its TextSource.
 
-    A registered name wins unless a file or directory of that name exists."""
-    from rnntui.plugins import get_registry
-
+    ``corpora`` are the corpora a name may refer to (the plugin registry's, as the caller has it); a name among
+    them wins unless a file or directory of that name exists."""
     if options and spec in ("-",):
         raise DataError("--corpus-option applies to a registered corpus, not to standard input")
     if spec == "-":
         if include or exclude:
             raise DataError("--include/--exclude apply to directories, not to standard input")
         return StdinSource(encoding, normalize_newlines, stdin)
-    registry = get_registry()
     path = Path(spec).expanduser()
-    if spec in registry.corpora and not path.exists():
-        return corpus_source(registry.corpora[spec], options, normalize_newlines, include, exclude)
+    if spec in corpora and not path.exists():
+        return corpus_source(corpora[spec], options, normalize_newlines, include, exclude)
     if path.exists():
         if options:
             raise DataError(f"--corpus-option applies to a registered corpus; {spec} is a path")
@@ -498,11 +500,8 @@ def open_source(spec: str, encoding: str = "utf-8", normalize_newlines: bool = T
     if os.sep in spec or "." in spec or (os.altsep and os.altsep in spec):
         raise DataError(f"{spec}: no such file; give a path to a text file or the name of a corpus "
                         "(rnntui corpora)")
-    try:
-        registry.corpus(spec)
-    except LookupError as e:
-        raise DataError(str(e)) from None
-    raise AssertionError("unreachable")
+    what = f"choose one of: {', '.join(sorted(corpora))}" if corpora else "give a path to a text file or a directory"
+    raise DataError(f"no corpus named {spec!r} and no such file; {what}")
 
 
 def read_text_file(path: str | Path, encoding: str = "utf-8", normalize_newlines: bool = True) -> str:

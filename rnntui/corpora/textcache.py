@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 
 from rnntui.core.data import CharCounts, Dataset, DataError, Vocab, VocabPlan, plan_vocab, split_dataset, to_codes
+from rnntui.corpora.corpus import Corpus
 from rnntui.corpora.sources import (
-    CHUNK_BYTES, ProgressFn, SkipDocument, TextSource, open_source, report,
+    CHUNK_BYTES, NO_CORPORA, ProgressFn, SkipDocument, TextSource, open_source, report,
 )
 
 FORMAT = 1  # bump when the layout of a cache entry or the vocabulary policy changes
@@ -250,7 +251,7 @@ def _write_entry(fingerprint: str, source: TextSource, scan: _Scan, plan: VocabP
         _write_json(tmp / "meta.json", {
             "format": FORMAT, "name": source.name, "fingerprint": fingerprint, "n": n,
             "dtype": plan.vocab.dtype.name, "vocab": list(plan.vocab.chars), "code_points": code_points.tolist(),
-            "counts": counts.tolist(), "notes": notes, "skipped": scan.skipped, "source": source.describe(),
+            "counts": counts.tolist(), "notes": notes, "skipped": scan.skipped, "source": source.summary(),
             "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         })
         if final.exists() and _lookup(fingerprint, source.name) is None:  # unreadable or outdated: replace it
@@ -300,7 +301,7 @@ def encode_source(source: TextSource, progress: ProgressFn | None = None,
         report(progress, "note", message=message)
     code_points, counts = scan.counts.items()
     common = dict(code_points=code_points, counts=counts, fingerprint=fingerprint, notes=tuple(notes),
-                  skipped=tuple(scan.skipped), source=source.describe())
+                  skipped=tuple(scan.skipped), source=source.summary())
     if scan.kept is not None and scan.counts.n < limit:
         ids = np.concatenate([plan.encode(codes) for codes in scan.kept]) if scan.kept else np.zeros(0, np.uint8)
         return EncodedText(source.name, plan.vocab, ids.astype(plan.vocab.dtype, copy=False), **common)
@@ -326,9 +327,11 @@ def _announce(hit: EncodedText, progress: ProgressFn | None) -> EncodedText:
 def load_encoded(spec: str, encoding: str = "utf-8", normalize_newlines: bool = True,
                  include: Sequence[str] = (), exclude: Sequence[str] = (),
                  options: Mapping[str, Any] | None = None, progress: ProgressFn | None = None,
-                 cache_min_chars: int | None = None, stdin=None) -> EncodedText:
-    """A corpus name, a path (file or directory) or "-" (stdin) -> its EncodedText."""
-    source = open_source(spec, encoding, normalize_newlines, include, exclude, options, stdin)
+                 cache_min_chars: int | None = None, stdin=None, *,
+                 corpora: Mapping[str, Corpus] = NO_CORPORA) -> EncodedText:
+    """A corpus name, a path (file or directory) or "-" (stdin) -> its EncodedText. ``corpora``: the corpora a
+    name may refer to (see ``open_source``)."""
+    source = open_source(spec, encoding, normalize_newlines, include, exclude, options, stdin, corpora=corpora)
     try:
         return encode_source(source, progress, cache_min_chars)
     finally:
@@ -336,7 +339,8 @@ def load_encoded(spec: str, encoding: str = "utf-8", normalize_newlines: bool = 
 
 
 def load_dataset(spec: str, val_fraction: float = 0.1, **kwargs: Any) -> Dataset:
-    """A corpus name or path -> train/validation Dataset (keyword arguments as for ``load_encoded``)."""
+    """A corpus name or path -> train/validation Dataset (keyword arguments as for ``load_encoded``, including
+    ``corpora``)."""
     if not 0.0 <= val_fraction < 1.0:
         raise DataError(f"validation fraction must be in [0, 1), got {val_fraction}")
     return load_encoded(spec, **kwargs).dataset(val_fraction)
