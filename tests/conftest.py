@@ -49,6 +49,13 @@ def rnntui_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture(autouse=True)
+def no_inventory_prefetch(monkeypatch):
+    """The app lists plugins in a helper process at start; each test has its own cache, so only the tests that
+    open New run or Plugins pay for it."""
+    monkeypatch.setattr("rnntui.tui.app.RnnApp.PREFETCH_INVENTORY", False)
+
+
 @pytest.fixture
 def shakespeare() -> Path:
     path = SHARED_CORPORA / "tinyshakespeare.txt"

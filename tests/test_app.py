@@ -370,3 +370,47 @@ def test_help_lists_every_subcommand_without_loading_torch_or_textual():
     code = ("import sys; from rnntui.cli import build_parser; build_parser(); "
             "print(sorted(m for m in ('torch', 'textual', 'numpy') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+SCREENS_WITHOUT_TORCH = """
+import asyncio, sys
+from rnntui.core.config import TrainConfig
+from rnntui.engine import RunSpec
+from rnntui.tui.app import RnnApp
+from rnntui.tui.screens.new_run import NewRunScreen
+from rnntui.tui.screens.plugins import PluginsScreen
+from rnntui.tui.screens.runs import RunsScreen
+
+
+async def main():
+    spec = RunSpec(config=TrainConfig(**CONFIG).to_json())
+    app = RnnApp(spec)
+    async with app.run_test(size=(120, 36)) as pilot:
+        async def until(predicate):
+            for _ in range(1200):
+                if predicate():
+                    return
+                await pilot.pause(0.1)
+            raise SystemExit("timed out")
+
+        await until(lambda: app.status.last is not None)  # the run trains, in its own process
+        for key, screen, ready in (("n", NewRunScreen, lambda s: s.inventory is not None),
+                                   ("o", RunsScreen, lambda s: True), ("p", PluginsScreen, lambda s: s.rows)):
+            await pilot.press(key)
+            await until(lambda: isinstance(app.screen, screen) and ready(app.screen))
+            await pilot.press("escape")
+        print(sorted(m for m in ("torch", "rnntui.run", "rnntui.plugins.cell_check") if m in sys.modules))
+        app.shutdown_engines()
+
+asyncio.run(main())
+"""
+
+
+def test_new_run_runs_and_plugins_open_while_training_without_torch_in_the_app(small_text):
+    import subprocess
+    import sys
+
+    script = SCREENS_WITHOUT_TORCH.replace("CONFIG", repr(tiny_config(small_text).to_json()))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", "the app's process imported torch or built the registry"

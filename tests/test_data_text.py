@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from rnntui.core.data import MAX_VOCAB, UNKNOWN, DataError, Streams, eval_chunks, make_dataset
-from rnntui.corpora.sources import read_text_file
-from rnntui.corpora.sources import DirectorySource, TextProgress, decode_chunks
-from rnntui.corpora.textcache import cache_dir, encode_source, load_encoded, text_cache_dir
+from rnntui.corpora.decoding import TextProgress, decode_chunks
+from rnntui.corpora.sources import DirectorySource, read_text_file
+from rnntui.corpora.textcache import encode_source, load_encoded, text_cache_dir
+from rnntui.util.paths import cache_dir
 
 
 def decode(blocks, encoding="utf-8", normalize=True):

@@ -391,7 +391,7 @@ def test_a_plugin_corpus_object_is_registered_as_a_corpus(tmp_path):
 
 
 def test_as_corpus_checks_the_contract():
-    from rnntui.corpora import PYTHON_DOCS
+    from rnntui.corpora.builtin import PYTHON_DOCS
 
     assert plugins.as_corpus(PYTHON_DOCS) is PYTHON_DOCS
     with pytest.raises(plugins.CorpusValidationError, match="a corpus needs a `name`"):

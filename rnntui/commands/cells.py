@@ -7,7 +7,7 @@ import json
 
 from rnntui.commands import fail
 from rnntui.commands.plugins import add_plugins_dir_everywhere
-from rnntui.plugins import Registry, description_of, get_registry
+from rnntui.plugins import get_registry
 
 
 def add_parser(sub) -> None:
@@ -24,40 +24,6 @@ def add_parser(sub) -> None:
     add_plugins_dir_everywhere(sub)
 
 
-def parameter_count(cell_class: type, input_size: int, hidden_size: int) -> int | None:
-    import torch  # lazy: parsing the command line must not import torch
-
-    from rnntui.core.cells import count_parameters  # lazy: torch
-
-    for device in ("meta", "cpu"):  # meta: counts without allocating; some cells may insist on real tensors
-        try:
-            with torch.device(device):
-                return count_parameters(cell_class(input_size, hidden_size))
-        except Exception:
-            continue
-    return None
-
-
-def cell_rows(registry: Registry, input_size: int, hidden_size: int, only: str | None = None) -> list[dict]:
-    """One dict per registered cell (or only the one named): its plugin, description, options, whether it has a
-    whole-sequence path, and its parameter count for one layer of the given sizes."""
-    rows = []
-    for name, cls in registry.cells.items():
-        if only is not None and name != only:
-            continue
-        info = registry.plugin_of("cell", name)
-        description = description_of(cls)
-        rows.append({
-            "name": name, "plugin": info.name if info else "", "plugin_version": info.version if info else "",
-            "source": info.source if info else "", "summary": " ".join(description.split("\n\n")[0].split()),
-            "description": description, "hyperparameters": dict(getattr(cls, "hyperparameters", {}) or {}),
-            "sequence_path": getattr(cls, "forward_sequence", None) is not None,
-            "input_size": input_size, "hidden_size": hidden_size,
-            "parameters": parameter_count(cls, input_size, hidden_size),
-        })
-    return rows
-
-
 def run(args: argparse.Namespace) -> int:
     if args.hidden < 1 or (args.input is not None and args.input < 1):
         return fail("--hidden and --input must be positive")
@@ -67,6 +33,8 @@ def run(args: argparse.Namespace) -> int:
             registry.cell(args.name)
         except LookupError as e:
             return fail(str(e))
+    from rnntui.plugins.listing import cell_rows  # lazy: it imports torch, which parsing options must not
+
     rows = cell_rows(registry, args.input or args.hidden, args.hidden, only=args.name)
     if args.json:
         print(json.dumps(rows, indent=1, default=str))

@@ -7,7 +7,10 @@ import contextlib
 import json
 from pathlib import Path
 
-from rnntui.plugins import Registry, get_registry, reset_registry
+from rnntui.errors import DataError
+from rnntui.plugins import get_registry, reset_registry
+from rnntui.util.options import parse_key_values
+from rnntui.util.units import si
 
 NOTE_PREFIX = "rnntui: note: "
 
@@ -84,8 +87,7 @@ def text_progress(what: str = "", quiet: bool = False):
     terminal) and notes printed as one line each."""
     from rich.console import Console
     from rich.progress import (
-        BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn,
-        TransferSpeedColumn,
+        BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn,
     )
 
     err = Console(stderr=True, highlight=False)
@@ -111,31 +113,12 @@ def text_progress(what: str = "", quiet: bool = False):
 
 
 def _human(n: int | None, unit: str = "") -> str:
-    if n is None:
-        return "?"
-    for size, suffix in ((10**9, "G"), (10**6, "M"), (10**3, "k")):
-        if n >= size:
-            return f"{n / size:.1f}{suffix}{unit}"
-    return f"{n}{unit}"
-
-
-def corpus_rows(registry: Registry) -> list[dict]:
-    """One dict per registered corpus, by name: its plugin, size (when known cheaply), whether it is available
-    offline now, description, source and download URL."""
-    rows = []
-    for name in sorted(registry.corpora):
-        corpus = registry.corpora[name]
-        try:
-            offline = corpus.is_available()
-        except Exception:  # a plugin's own availability check that fails: not available
-            offline = False
-        rows.append({"name": name, "plugin": registry.owners.get(("corpus", name), "?"), "size": corpus.size_hint(),
-                     "offline": offline, "description": corpus.description, "source": corpus.source,
-                     "url": corpus.url})
-    return rows
+    return "?" if n is None else si(n, 3, unit)
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from rnntui.plugins.listing import corpus_rows  # lazy: it imports torch, which parsing options must not
+
     rows = corpus_rows(get_registry())
     if args.json:
         print(json.dumps(rows, indent=1))
@@ -230,23 +213,8 @@ def corpus_report(spec: str, encoding: str = "utf-8", normalize_newlines: bool =
     }
 
 
-def _parse_options(items: list[str]) -> dict:
-    from rnntui.core.data import DataError
-
-    options = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise DataError(f"--corpus-option {item!r}: write it as KEY=VALUE")
-        try:
-            options[key] = json.loads(value)
-        except ValueError:
-            options[key] = value
-    return options
-
-
 def _not_downloaded(name: str) -> dict | None:
-    from rnntui.corpora.catalogue import catalogue
+    from rnntui.corpora.catalogue import catalogue  # lazy: reading the catalogue waits for the command
 
     entry = catalogue().get(name)
     if entry is None or entry.downloaded:
@@ -268,7 +236,7 @@ def run_show(args: argparse.Namespace) -> int:
         print(f"source:   {info['source']}\nlicence:  {info['licence']}\nsize:     {info['chars']:,} characters, "
               f"{info['bytes']:,} bytes\nsha256:   {info['sha256']}")
         return 0
-    options = _parse_options(args.corpus_option)
+    options = parse_key_values(args.corpus_option, "--corpus-option")
     with text_progress(args.corpus, quiet=args.json) as progress:
         info = corpus_report(args.corpus, args.encoding, args.normalize_newlines, args.include, args.exclude, options,
                         args.top, args.lines, None if args.json else progress)
@@ -311,12 +279,10 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_fetch(args: argparse.Namespace) -> int:
-    from rnntui.corpora.catalogue import catalogue_entry
-    from rnntui.corpora.fetch import fetch
+    from rnntui.corpora.catalogue import catalogue_entry  # lazy: torch (through core.data) waits for the command
+    from rnntui.corpora.fetch import fetch  # lazy: likewise
 
     if args.url and len(args.names) > 1:
-        from rnntui.core.data import DataError
-
         raise DataError("--url downloads one corpus; give a single NAME")
     for name in args.names:
         entry = catalogue_entry(name)
@@ -330,7 +296,7 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from rnntui.corpora.fetch import add
+    from rnntui.corpora.fetch import add  # lazy: torch (through core.data) waits for the command
 
     registry = get_registry()
     taken = {name: registry.owners.get(("corpus", name), "a plugin") for name in registry.corpora}
@@ -340,7 +306,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    from rnntui.corpora.fetch import remove
+    from rnntui.corpora.fetch import remove  # lazy: torch (through core.data) waits for the command
 
     print(remove(args.name))
     reset_registry()
@@ -348,7 +314,7 @@ def run_remove(args: argparse.Namespace) -> int:
 
 
 def run_cache(args: argparse.Namespace) -> int:
-    from rnntui.corpora.textcache import cache_entries, clear_cache, text_cache_dir
+    from rnntui.corpora.textcache import cache_entries, clear_cache, text_cache_dir  # lazy: torch waits too
 
     if args.clear:
         freed = clear_cache()

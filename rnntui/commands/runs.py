@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+
+from rnntui.core.runs import list_runs
+from rnntui.util.paths import runs_dir
+from rnntui.util.units import bits
 
 
 def add_parser(sub) -> None:
@@ -12,11 +17,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from rnntui.core.runs import list_runs
-    from rnntui.util.paths import runs_dir
-    from rnntui.util.units import bits
 
     found = list_runs()
     if args.json:

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from rnntui.errors import DataError
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sample", help="generate text from a run or checkpoint",
@@ -28,10 +30,10 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnntui.core.data import DataError  # lazy: torch loads only once the command runs
+    # lazy: torch loads only once the command runs (`rnntui --help` stays quick)
     from rnntui.core.sampling import check_sampling, generate, prepare_prime
-    from rnntui.corpora.sources import read_text_file
-    from rnntui.run import load_model
+    from rnntui.corpora.sources import read_text_file  # lazy: likewise (numpy, torch through core.data)
+    from rnntui.run import load_model  # lazy: likewise
 
     if args.length < 0:
         raise DataError("--length must be 0 (unbounded) or more")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rnntui.commands.corpora import text_progress
+from rnntui.commands.progress import print_events
 from rnntui.core.config import DEFAULT_PRESET, TrainConfig, apply_preset
 from rnntui.util.options import parse_key_values
 
@@ -94,8 +96,6 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     from rnntui import run as runs  # lazy: torch loads only once the command runs (`--help` stays quick)
-    from rnntui.commands.corpora import text_progress
-    from rnntui.commands.progress import print_events
 
     config = None if args.resume else config_from_args(args)  # a bad option fails before any reading
     with text_progress(args.corpus or "", quiet=args.quiet) as progress:  # reading and encoding a large corpus

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from rnntui.core.config import check_val_fraction
-from rnntui.errors import UserError
+from rnntui.errors import DataError
 
 # The vocabulary policy. Up to MAX_VOCAB distinct characters are kept, ids stored as uint8 (<= 256 symbols) or
 # uint16. A text with more distinct characters keeps its MAX_VOCAB - 1 most frequent ones (ties: lower code point
@@ -21,10 +21,6 @@ from rnntui.errors import UserError
 # symbol of the vocabulary; a note says how many characters and occurrences were mapped.
 MAX_VOCAB = 65_535
 UNKNOWN = "\ufffd"
-
-
-class DataError(UserError):
-    """A problem with the user's text; the message is one line that says what to do."""
 
 
 def check_text(text: str, what: str) -> None:

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 
 from rnntui import __version__, events
 from rnntui.core import checkpoint, runs
+from rnntui.core.cells import count_parameters
 from rnntui.core.config import TrainConfig, budget_progress, budget_spent, learning_rate
 from rnntui.core.data import Dataset, Streams, eval_chunks
 from rnntui.core.device import autocast_dtype, pick_device
-from rnntui.core.cells import count_parameters
 from rnntui.core.model import CharModel, detach
 from rnntui.core.sampling import check_sampling, generate, prepare_prime
 from rnntui.util.files import write_json

@@ -8,8 +8,10 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from rnntui.core.data import DataError
+from rnntui.errors import DataError
 from rnntui.shipped import shipped_dir
+from rnntui.util.files import write_json
+from rnntui.util.paths import cache_dir, data_dir
 
 CATALOGUE = (shipped_dir("corpora") or Path("corpora")) / "catalogue.toml"
 
@@ -55,8 +57,6 @@ def catalogue_entry(name: str) -> CatalogueEntry:
 
 
 def downloads_dir() -> Path:
-    from rnntui.corpora.textcache import cache_dir
-
     return cache_dir() / "corpora"
 
 
@@ -68,8 +68,6 @@ def add_command(name: str) -> str:
 
 
 def user_corpora_file() -> Path:
-    from rnntui.util.paths import data_dir
-
     return data_dir() / "corpora.json"
 
 
@@ -86,6 +84,4 @@ def user_corpora() -> dict[str, dict]:
 
 
 def save_user_corpora(entries: dict[str, dict]) -> None:
-    from rnntui.corpora.textcache import _write_json
-
-    _write_json(user_corpora_file(), entries)
+    write_json(user_corpora_file(), entries)

@@ -8,7 +8,6 @@ Nothing here runs unless the user asks for it (``rnntui corpora fetch`` / ``add`
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import http.client
 import os
 import shutil
@@ -24,8 +23,10 @@ from rnntui import __version__
 from rnntui.corpora.catalogue import (
     CatalogueEntry, add_command, catalogue, catalogue_entry, save_user_corpora, user_corpora,
 )
-from rnntui.core.data import DataError
-from rnntui.corpora.sources import CHUNK_BYTES, DirectorySource, FileSource, ProgressFn, report
+from rnntui.corpora.decoding import ProgressFn, report
+from rnntui.corpora.sources import DirectorySource, FileSource
+from rnntui.errors import DataError
+from rnntui.util.files import sha256_file
 
 
 class FetchError(DataError):
@@ -53,7 +54,7 @@ def fetch(name: str, url: str | None = None, progress: ProgressFn | None = None,
         if expected is not None and got < expected:
             raise FetchError(f"the download of {name} from {url} was interrupted after {got:,} of {expected:,} "
                              f"bytes; nothing was kept; run the command again, or {hint}")
-        digest = _sha256(Path(tmp))
+        digest = sha256_file(Path(tmp))
         if digest != entry.sha256:
             raise FetchError(f"{name} from {url} does not match the catalogue: sha256 {digest} ({got:,} bytes), "
                              f"expected {entry.sha256}; nothing was kept; try again later, or {hint}")
@@ -92,14 +93,6 @@ def _download(url: str, out, entry: CatalogueEntry, progress: ProgressFn | None,
     return got, expected
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK_BYTES):
-            h.update(block)
-    return h.hexdigest()
-
-
 def add(name: str, path: str | Path, encoding: str = "utf-8", *, taken: Mapping[str, str] | None = None) -> str:
     """Register a file placed by hand under ``name``; returns a line saying what was done.
 
@@ -116,7 +109,7 @@ def add(name: str, path: str | Path, encoding: str = "utf-8", *, taken: Mapping[
         entry = entries[name]
         if source.is_dir():
             raise DataError(f"{path} is a directory; {name} is one file ({entry.url})")
-        digest = _sha256(source)
+        digest = sha256_file(source)
         if digest != entry.sha256:
             raise DataError(f"{path} is not the catalogue's {name}: sha256 {digest}, expected {entry.sha256}; "
                             f"to train on it anyway, add it under another name: rnntui corpora add my-{name} {path}")
@@ -125,7 +118,7 @@ def add(name: str, path: str | Path, encoding: str = "utf-8", *, taken: Mapping[
         os.close(fd)
         try:
             shutil.copyfile(source, tmp)
-            if _sha256(Path(tmp)) != entry.sha256:
+            if sha256_file(Path(tmp)) != entry.sha256:
                 raise DataError(f"{path} changed while it was being copied; run the command again")
             os.replace(tmp, entry.path)
         finally:

@@ -7,8 +7,8 @@ longer one is written, chunk by chunk, to ``<cache>/text/<fingerprint>/ids.bin``
 ``meta.json`` beside it, and memory-mapped; the next run with the same content (same fingerprint) maps it at
 once. Entries are written in a temporary directory and renamed into place, so a crash never leaves a partial one.
 
-The cache directory is ``$RNNTUI_HOME/cache`` when RNNTUI_HOME is set, else the platform's user cache directory
-(``~/.cache/rnntui`` on Linux).
+The cache directory is rnntui.util.paths.cache_dir() (``~/.cache/rnntui`` on Linux, ``$RNNTUI_HOME/cache`` when
+RNNTUI_HOME is set).
 """
 
 from __future__ import annotations
@@ -27,73 +27,21 @@ from typing import Any
 
 import numpy as np
 
-from rnntui.core.data import CharCounts, Dataset, DataError, Vocab, VocabPlan, plan_vocab, split_dataset, to_codes
+from rnntui.core.config import check_val_fraction
+from rnntui.core.data import CharCounts, DataError, Dataset, Vocab, VocabPlan, plan_vocab, split_dataset, to_codes
 from rnntui.corpora.corpus import Corpus
-from rnntui.corpora.sources import (
-    CHUNK_BYTES, NO_CORPORA, ProgressFn, SkipDocument, TextSource, open_source, report,
-)
+from rnntui.corpora.decoding import ProgressFn, SkipDocument, report
+from rnntui.corpora.sources import NO_CORPORA, TextSource, open_source
+from rnntui.util.files import write_json
+from rnntui.util.paths import cache_dir
 
 FORMAT = 1  # bump when the layout of a cache entry or the vocabulary policy changes
 CACHE_MIN_CHARS = 1 << 24  # texts of at least this many characters (16 Mi) go through the on-disk cache
 PROGRESS_EVERY = 0.1  # seconds between progress reports
 
 
-def cache_dir() -> Path:
-    """``$RNNTUI_HOME/cache`` if RNNTUI_HOME is set, else the user cache directory (e.g. ~/.cache/rnntui)."""
-    if os.environ.get("RNNTUI_HOME"):
-        return Path(os.environ["RNNTUI_HOME"]) / "cache"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("rnntui", appauthor=False))
-
-
 def text_cache_dir() -> Path:
     return cache_dir() / "text"
-
-
-# -- file hashes, remembered by (size, mtime, ctime, inode) so an unchanged file is not read again ---------------
-
-
-def file_sha256(path: Path, progress: ProgressFn | None = None) -> str:
-    path = Path(path)
-    st = path.stat()
-    stamp = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
-    resolved = str(path.resolve())
-    memo = cache_dir() / "hashes" / (hashlib.sha1(resolved.encode("utf-8", "surrogateescape")).hexdigest() + ".json")
-    try:
-        saved = json.loads(memo.read_text())
-        if saved["path"] == resolved and saved["stamp"] == stamp:
-            return saved["sha256"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    h = hashlib.sha256()
-    done, last = 0, 0.0
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK_BYTES):
-            h.update(block)
-            done += len(block)
-            if progress and time.monotonic() - last > PROGRESS_EVERY:
-                last = time.monotonic()
-                report(progress, "hash", done, st.st_size)
-    digest = h.hexdigest()
-    report(progress, "hash", st.st_size, st.st_size)
-    with contextlib.suppress(OSError):
-        _write_json(memo, {"path": resolved, "stamp": stamp, "sha256": digest})
-    return digest
-
-
-def _write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # -- encoded texts -----------------------------------------------------------------------------------------------
@@ -248,7 +196,7 @@ def _write_entry(fingerprint: str, source: TextSource, scan: _Scan, plan: VocabP
         if n != scan.counts.n:
             raise DataError(f"{source.name} changed while it was being read; run again")
         code_points, counts = scan.counts.items()
-        _write_json(tmp / "meta.json", {
+        write_json(tmp / "meta.json", {
             "format": FORMAT, "name": source.name, "fingerprint": fingerprint, "n": n,
             "dtype": plan.vocab.dtype.name, "vocab": list(plan.vocab.chars), "code_points": code_points.tolist(),
             "counts": counts.tolist(), "notes": notes, "skipped": scan.skipped, "source": source.summary(),
@@ -341,8 +289,7 @@ def load_encoded(spec: str, encoding: str = "utf-8", normalize_newlines: bool = 
 def load_dataset(spec: str, val_fraction: float = 0.1, **kwargs: Any) -> Dataset:
     """A corpus name or path -> train/validation Dataset (keyword arguments as for ``load_encoded``, including
     ``corpora``)."""
-    if not 0.0 <= val_fraction < 1.0:
-        raise DataError(f"validation fraction must be in [0, 1), got {val_fraction}")
+    check_val_fraction(val_fraction)  # before any reading
     return load_encoded(spec, **kwargs).dataset(val_fraction)
 
 

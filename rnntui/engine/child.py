@@ -32,9 +32,8 @@ import warnings
 from typing import Any
 
 from rnntui import events
-from rnntui.engine.protocol import (
-    Cancel, Command, Generate, Pause, Quit, Resume, RunSpec, SampleNow, State, Stop,
-)
+from rnntui.core.config import TrainConfig
+from rnntui.engine.protocol import Cancel, Command, Generate, Pause, Quit, Resume, RunSpec, SampleNow, State, Stop
 from rnntui.errors import UserError
 
 FLUSH_INTERVAL = 0.05  # seconds: step events reach the parent in batches at most this far apart (~20 per second)
@@ -102,8 +101,6 @@ def child_main(spec: RunSpec, commands, events_q, log_path: str | None) -> None:
         if spec.resume:
             trainer = run.resume_trainer(spec.resume, spec.max_steps, spec.max_time, spec.device)
         else:
-            from rnntui.core.config import TrainConfig
-
             trainer = run.build_trainer(TrainConfig.from_json(spec.config), spec.run_dir)
     except Exception as e:
         message = str(e) if isinstance(e, UserError) else f"the run could not start: {e.__class__.__name__}: {e}"

@@ -27,9 +27,7 @@ from pathlib import Path
 
 from rnntui import events
 from rnntui.engine.child import child_main
-from rnntui.engine.protocol import (
-    Cancel, Command, Generate, Pause, Quit, Resume, RunSpec, SampleNow, Stop,
-)
+from rnntui.engine.protocol import Cancel, Command, Generate, Pause, Quit, Resume, RunSpec, SampleNow, Stop
 
 
 @contextlib.contextmanager

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 EARLY_SAMPLES = (10, 30, 100)  # extra stages (with a validation) early on, so the first samples come in seconds
+# Added to the run's process niceness (POSIX): the run takes all the CPU the app leaves, but the app gets the CPU
+# at once when it needs it (a key press), so the UI stays responsive while training uses every core.
+RUN_NICENESS = 5
 
 
 @dataclass
@@ -25,9 +28,7 @@ class RunSpec:
     paused: bool = False  # build the trainer but wait for Resume before the first step
     early_samples: tuple[int, ...] = EARLY_SAMPLES
     setup: Callable[[], None] | None = None  # a picklable function the child calls first (e.g. registers plugins)
-    # added to the run's process niceness (POSIX): the run takes all the CPU the app leaves, but the app gets the
-    # CPU at once when it needs it (a key press), so the UI stays responsive while training uses every core
-    nice: int = 5
+    nice: int = RUN_NICENESS
 
     def __post_init__(self) -> None:
         if (self.config is None) == (self.resume is None):

@@ -2,7 +2,7 @@
 
 The sources, in loading order (README.md, "Write a cell plugin", is the guide for plugin authors):
 
-1. built-in: ``rnntui.core.cells`` and ``rnntui.corpora`` register the built-ins through the same hooks;
+1. built-in: ``rnntui.core.cells`` and ``rnntui.corpora.builtin`` register the built-ins through the same hooks;
 2. bundled: the gallery, one file per plugin, in ``plugins/`` of a checkout (``<prefix>/share/rnntui/plugins`` in
    an installed copy);
 3. entry point: installed distributions with entry points in the group ``rnntui``;
@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-import rnntui.corpora
 from rnntui import __version__
 from rnntui.shipped import shipped_dir
 
@@ -168,6 +167,12 @@ def _core_cells() -> ModuleType:
     return cells
 
 
+def _builtin_corpora() -> ModuleType:
+    from rnntui.corpora import builtin  # lazy: reading text needs numpy and torch, which listing plugins must not
+
+    return builtin
+
+
 def find_plugins(plugins_dirs: Iterable[str | os.PathLike] = (), *,
                  bundled: bool = True) -> tuple[list[FoundPlugin], list[str]]:
     """Every plugin, in loading order, with the allow- and deny-lists applied; and notes for the user (a
@@ -175,7 +180,7 @@ def find_plugins(plugins_dirs: Iterable[str | os.PathLike] = (), *,
     as ``--plugins-dir`` ones are, after those already given with ``--plugins-dir``."""
     choice, notes = _Choice(), []
     found = [FoundPlugin("rnntui.cells", __version__, BUILT_IN, "rnntui.core.cells", _core_cells),
-             FoundPlugin("rnntui.corpora", __version__, BUILT_IN, rnntui.corpora.__name__, lambda: rnntui.corpora)]
+             FoundPlugin("rnntui.corpora", __version__, BUILT_IN, "rnntui.corpora.builtin", _builtin_corpora)]
     gallery = bundled_dir() if bundled else None
     for path in plugin_files(gallery) if gallery else []:
         found.append(choice.apply(FoundPlugin(path.stem, "", BUNDLED, str(path), functools.partial(load_file, path)),

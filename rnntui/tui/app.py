@@ -18,7 +18,7 @@ from textual.widgets import Footer, Input, TextArea
 from rnntui import events
 from rnntui.core.config import budget_spent
 from rnntui.core.runs import checkpoint_budget
-from rnntui.engine import Engine, RunSpec
+from rnntui.engine import Engine, RunSpec, inventory
 from rnntui.tui.history import LossHistory
 from rnntui.tui.live_run import LiveRun
 from rnntui.tui.screens.dialogs import QuitScreen, ResumeScreen
@@ -69,6 +69,8 @@ class RnnApp(LiveRun, App):
         Binding("e", "toggle_error", "Error", tooltip="Show or hide the last error"),
     ]
 
+    PREFETCH_INVENTORY = True  # build the plugin inventory in the background at start (the tests turn it off)
+
     def __init__(self, spec: RunSpec | None = None, *, start: bool = True, open_run: str | Path | None = None,
                  poll_interval: float = 0.05, draw_interval: float = 0.25):
         super().__init__()
@@ -108,6 +110,9 @@ class RnnApp(LiveRun, App):
         self.samples_pane = self.query_one("#samples", SamplesPane)
         self.prompt_pane = self.query_one("#prompt", PromptPane)
         self.query_one("#error-panel").display = False
+        if self.PREFETCH_INVENTORY and inventory.cached() is None:  # so New run and Plugins open at once later
+            self.run_worker(inventory.load, thread=True, group="inventory", exit_on_error=False,
+                            description="listing plugins, cells and corpora")
         self.set_interval(self.poll_interval, self._pump, name="pump")
         self.set_interval(self.draw_interval, self._draw, name="draw")
         self.loss_pane.set_history(self.history)

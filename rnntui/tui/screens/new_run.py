@@ -1,9 +1,9 @@
-"""The New run screen: corpus, cell, preset and hyperparameters, checked before the run starts."""
+"""The New run screen: corpus, cell, preset and hyperparameters, checked before the run starts. Cells and corpora
+come from the inventory (rnntui.engine.inventory), so this process never loads a plugin or torch."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +13,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.validation import Integer, Number
-from textual.widgets import (
-    Button,
-    Footer,
-    Input,
-    Label,
-    LoadingIndicator,
-    Select,
-    Static,
-)
+from textual.widgets import Button, Footer, Input, Label, LoadingIndicator, Select, Static
+
+from rnntui.core.config import PRESETS, ConfigError, apply_preset, validate
+from rnntui.corpora import DEFAULT_CORPUS
+from rnntui.engine import inventory
 
 # field id -> (label, TrainConfig field, kind, validator)
 FIELDS = {
@@ -38,49 +34,28 @@ FIELDS = {
 OPTIONAL = {"max-steps", "max-time"}
 
 
-def _first_paragraph(text: str | None) -> str:
-    return inspect.cleandoc(text or "").split("\n\n")[0].replace("\n", " ")
-
-
-def corpus_details(corpus: Any) -> str:
-    """What `rnntui corpora show` tells about a corpus that costs nothing to learn: description, source, licence,
-    size, whether it is here or needs a download (reading it for its characters is left to the run)."""
-    lines = [getattr(corpus, "description", "") or ""]
-    source = getattr(corpus, "source", "")
-    if source:
-        lines.append(f"source: {source}")
-    licence = getattr(corpus, "licence", "")
-    if licence:
-        lines.append(f"licence: {licence}")
-    facts = []
-    try:
-        size = corpus.size_hint() if hasattr(corpus, "size_hint") else getattr(corpus, "size", None)
-    except Exception:
-        size = None
-    if size:
-        facts.append(f"size: {size:,} characters")
-    try:
-        available = corpus.is_available() if hasattr(corpus, "is_available") else getattr(corpus, "offline", True)
-    except Exception:
-        available = True
-    if not available:
-        url = getattr(corpus, "url", None)
-        facts.append("not downloaded yet: `rnntui corpora fetch " + corpus.name + "`" + (f" ({url})" if url else ""))
+def corpus_details(row: dict[str, Any]) -> str:
+    """What is known of a corpus without reading it (an inventory row): description, source, licence, size, and
+    whether it is here or needs a download."""
+    lines = [row["description"]]
+    lines += [f"{key}: {row[key]}" for key in ("source", "licence") if row.get(key)]
+    facts = [f"size: {row['size']:,} characters"] if row.get("size") else []
+    if not row["offline"]:
+        url = f" ({row['url']})" if row.get("url") else ""
+        facts.append(f"not downloaded yet: `rnntui corpora fetch {row['name']}`{url}")
     if facts:
         lines.append(" · ".join(facts))
     return "\n".join(line for line in lines if line)
 
 
-def cell_details(cell: Any) -> str:
-    try:
-        from rnntui.plugins import description_of, hyperparameters_of
-
-        doc, options = description_of(cell), hyperparameters_of(cell)
-    except Exception:
-        doc, options = _first_paragraph(cell.__doc__), getattr(cell, "hyperparameters", {}) or {}
-    if options:
-        doc += "\noptions: " + ", ".join(f"{k}={v!r}" for k, v in options.items())
-    return doc
+def cell_details(row: dict[str, Any]) -> str:
+    """A cell's description and options (an inventory row), and its size at the default hidden size."""
+    text = row["description"] or "(no description)"
+    if row["hyperparameters"]:
+        text += "\noptions: " + ", ".join(f"{k}={v!r}" for k, v in row["hyperparameters"].items())
+    if row.get("parameters") is not None:
+        text += f"\n{row['parameters']:,} parameters per layer at {row['input_size']}→{row['hidden_size']}"
+    return text
 
 
 class NewRunScreen(Screen[dict | None]):
@@ -95,8 +70,8 @@ class NewRunScreen(Screen[dict | None]):
 
     def __init__(self):
         super().__init__()
-        self.registry = None
-        self.presets: dict[str, Any] = {}
+        self.inventory: inventory.Inventory | None = None
+        self.presets = {name: apply_preset(name) for name in PRESETS}
         self.filled_preset = None  # the preset the fields were last filled from
 
     def compose(self) -> ComposeResult:
@@ -134,26 +109,19 @@ class NewRunScreen(Screen[dict | None]):
         self.query_one("#form").display = False
         self._load()
 
-    @work(exclusive=True, group="load-registry")
+    @work(exclusive=True, group="load-inventory")
     async def _load(self) -> None:
-        def load():
-            from rnntui.core.config import PRESETS, apply_preset
-            from rnntui.plugins import get_registry
-
-            return get_registry(), {name: apply_preset(name) for name in PRESETS}
-
         try:
-            self.registry, self.presets = await asyncio.to_thread(load)
+            self.inventory = inventory.cached() or await asyncio.to_thread(inventory.load)
         except Exception as e:  # a broken plugin set-up must not take the screen down
             self.query_one("#loading").display = False
             self.query_one("#form-error", Label).update(f"could not load cells and corpora: {e}")
             self.query_one("#form").display = True
             return
-        from rnntui.corpora import DEFAULT_CORPUS
-
-        corpora = sorted(self.registry.corpora)
+        corpora = sorted(row["name"] for row in self.inventory.corpora)
         self.query_one("#corpus", Select).set_options([(name, name) for name in corpora])
-        self.query_one("#cell", Select).set_options([(name, name) for name in sorted(self.registry.cells)])
+        cells = sorted(row["name"] for row in self.inventory.cells)
+        self.query_one("#cell", Select).set_options([(name, name) for name in cells])
         self.query_one("#preset", Select).set_options([(name, name) for name in self.presets])
         self.query_one("#corpus", Select).value = DEFAULT_CORPUS if DEFAULT_CORPUS in corpora else corpora[0]
         self.query_one("#preset", Select).value = "default" if "default" in self.presets else next(iter(self.presets))
@@ -172,7 +140,7 @@ class NewRunScreen(Screen[dict | None]):
             value = getattr(config, name)
             self.query_one(f"#{field_id}", Input).value = "" if value is None else (
                 str(value) if kind is int else f"{value:g}")
-        if config.cell in (self.registry.cells if self.registry else {}):
+        if self.inventory is not None and self.inventory.cell(config.cell):
             self.query_one("#cell", Select).value = config.cell
 
     @on(Select.Changed, "#preset")
@@ -181,21 +149,19 @@ class NewRunScreen(Screen[dict | None]):
 
     @on(Select.Changed, "#corpus")
     def _corpus_changed(self, event: Select.Changed) -> None:
-        corpus = self.registry.corpora.get(event.value) if self.registry else None
-        self.query_one("#corpus-details", Static).update(corpus_details(corpus) if corpus else "")
+        row = self.inventory.corpus(event.value) if self.inventory else None
+        self.query_one("#corpus-details", Static).update(corpus_details(row) if row else "")
 
     @on(Select.Changed, "#cell")
     def _cell_changed(self, event: Select.Changed) -> None:
-        cell = self.registry.cells.get(event.value) if self.registry else None
-        self.query_one("#cell-details", Static).update(cell_details(cell) if cell else "")
+        row = self.inventory.cell(event.value) if self.inventory else None
+        self.query_one("#cell-details", Static).update(cell_details(row) if row else "")
 
     # -- checking and starting -----------------------------------------------------------------------------------
 
     def build_config(self) -> dict:
         """The form -> TrainConfig dict; raises ValueError with the reason for the first invalid value."""
-        from rnntui.core.config import ConfigError, apply_preset, validate
-
-        if self.registry is None:
+        if self.inventory is None:
             raise ValueError("cells and corpora are still loading")
         preset = self.query_one("#preset", Select).value
         if preset not in self.presets:
@@ -213,7 +179,7 @@ class NewRunScreen(Screen[dict | None]):
                 raise ValueError("choose a corpus or give a text file")
             overrides["corpus"] = corpus
         cell = self.query_one("#cell", Select).value
-        if cell is Select.NULL or cell not in self.registry.cells:
+        if cell is Select.NULL or not self.inventory.cell(cell):
             raise ValueError("choose a cell")
         overrides["cell"] = cell
         if cell != self.presets[preset].cell:

@@ -1,4 +1,5 @@
-"""The Plugins screen: loaded plugins, what each registered, and failures with their tracebacks."""
+"""The Plugins screen: loaded plugins, what each registered, and failures with their tracebacks (from the
+inventory: rnntui.engine.inventory, so this process never loads a plugin or torch)."""
 
 from __future__ import annotations
 
@@ -11,30 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label, LoadingIndicator, Static
 
-
-def _error_text(error) -> str:
-    stage = getattr(error, "stage", "")
-    message = getattr(error, "message", None) or str(error)
-    item = getattr(error, "item", "")
-    head = f"{stage}{f' of {item}' if item else ''}: {message}" if stage else message
-    tb = getattr(error, "traceback", "") or ""
-    return f"{head}\n{tb}".rstrip()
-
-
-def plugin_rows(registry) -> list[dict]:
-    """One dict per plugin the registry knows (loaded, skipped or failed): name, version, source, location, what
-    it registered, its failures (with tracebacks) and why it was not loaded."""
-    rows = []
-    for key, info in getattr(registry, "plugins", {}).items():
-        errors = [_error_text(e) for e in getattr(info, "errors", [])]
-        loaded = getattr(info, "loaded", True)
-        status = "✗ failed" if errors and not (info.cells or info.corpora) else \
-            f"⚠ {len(errors)} problem(s)" if errors else "✓ loaded" if loaded else "– not loaded"
-        rows.append({"name": getattr(info, "name", key), "version": getattr(info, "version", "") or "",
-                     "source": getattr(info, "source", ""), "location": getattr(info, "location", ""),
-                     "cells": list(getattr(info, "cells", [])), "corpora": list(getattr(info, "corpora", [])),
-                     "errors": errors, "note": getattr(info, "note", ""), "status": status})
-    return rows
+from rnntui.engine import inventory
 
 
 def _short(text: str, width: int = 40) -> str:
@@ -63,15 +41,9 @@ class PluginsScreen(Screen[None]):
 
     @work(exclusive=True, group="load-plugins")
     async def _load(self) -> None:
-        def load():
-            from rnntui.plugins import get_registry
-
-            return get_registry()
-
         table = self.query_one(DataTable)
         try:
-            registry = await asyncio.to_thread(load)
-            self.rows = plugin_rows(registry)
+            self.rows = (inventory.cached() or await asyncio.to_thread(inventory.load)).plugins
         except Exception as e:
             self.rows = []
             self.query_one("#plugin-text", Static).update(f"the plugin manager failed: {e}")

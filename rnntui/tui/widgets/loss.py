@@ -13,13 +13,7 @@ from textual.color import Color
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual_hires_canvas import Canvas
-from textual_plot import (
-    AxisFormatter,
-    DurationFormatter,
-    HiResMode,
-    NumericAxisFormatter,
-    PlotWidget,
-)
+from textual_plot import AxisFormatter, DurationFormatter, HiResMode, NumericAxisFormatter, PlotWidget
 
 from rnntui.tui.history import LossHistory, downsample, robust_limits
 from rnntui.util.units import bits
