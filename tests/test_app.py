@@ -153,13 +153,14 @@ async def test_new_run_with_a_plugin_cell_on_a_synthetic_corpus_and_a_refused_va
         await pilot.press("n")
         screen = app.screen
         assert isinstance(screen, NewRunScreen)
-        await wait_until(pilot, lambda: screen.registry is not None and screen.query_one("#form").display,
+        await wait_until(pilot, lambda: screen.inventory is not None and screen.query_one("#form").display,
                          "cells and corpora to load")
-        registry = screen.registry
-        bundled = [name for name in registry.cells if registry.plugin_of("cell", name).source != "built-in"]
+        listed = screen.inventory
+        bundled = [row["name"] for row in listed.cells if row["source"] != "built-in"]
         assert bundled, "the gallery's cells are offered"
         cell = "mgu" if "mgu" in bundled else bundled[0]
-        synthetic = "hello" if "hello" in registry.corpora else sorted(registry.corpora)[0]
+        assert listed.corpus("hello") is not None
+        synthetic = "hello"
         screen.query_one("#corpus", Select).value = synthetic
         screen.query_one("#cell", Select).value = cell
         await pilot.pause()

@@ -6,6 +6,7 @@ import math
 
 from rnntui import events
 from rnntui.tui.app import RnnApp
+from rnntui.util.units import bits
 
 SAMPLES = {
     10: "a\\L^y^D1FG@T#e—~R)<{X%3Kse3tud°2}],wf6dc#xV&=S’°CL}ißxzodt…z°l@Xc;V",
@@ -32,7 +33,7 @@ def recorded(steps: int = 300) -> list[events.Event]:
         if step in SAMPLES:
             val = 1.4 + 2.1 * math.exp(-step / 60)
             if step % 100 == 0 or step in (10, 30):
-                found.append(events.Eval(step, val, events.bits(val), val, elapsed))
+                found.append(events.Eval(step, val, bits(val), val, elapsed))
             found.append(events.Sample(step, SAMPLES[step], elapsed, val, 0.8))
     return found
 

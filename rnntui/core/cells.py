@@ -8,7 +8,6 @@ through the same plugin hook as the built-ins below; they may subclass ``Cell`` 
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 import torch
@@ -190,10 +189,3 @@ def register_cells(register):
 
 def count_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
-
-
-def uniform_init_(cell: Cell) -> None:
-    """PyTorch's recurrent initialisation, U(-1/sqrt(H), 1/sqrt(H)), for cells that build their own weights."""
-    bound = 1.0 / math.sqrt(cell.hidden_size)
-    for p in cell.parameters():
-        nn.init.uniform_(p, -bound, bound)

@@ -7,12 +7,9 @@ Nothing here runs unless the user asks for it (``rnntui corpora fetch`` / ``add`
 
 from __future__ import annotations
 
-import contextlib
 import http.client
-import os
 import shutil
 import socket
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +23,7 @@ from rnntui.corpora.catalogue import (
 from rnntui.corpora.decoding import ProgressFn, report
 from rnntui.corpora.sources import DirectorySource, FileSource
 from rnntui.errors import DataError
-from rnntui.util.files import sha256_file
+from rnntui.util.files import atomic_write, sha256_file
 
 
 class FetchError(DataError):
@@ -41,28 +38,21 @@ def fetch(name: str, url: str | None = None, progress: ProgressFn | None = None,
     if entry.downloaded and not force:
         return entry.path
     url = url or entry.url
-    dest = entry.path
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=dest.parent)
     hint = (f"if this machine is offline, download {entry.url} by other means and register the file with: "
             f"{add_command(name)}")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            got, expected = _download(url, out, entry, progress, timeout, hint)
-            out.flush()
-            os.fsync(out.fileno())
+
+    def download_verified(out) -> None:  # a failure here leaves nothing behind (atomic_write)
+        got, expected = _download(url, out, entry, progress, timeout, hint)
         if expected is not None and got < expected:
             raise FetchError(f"the download of {name} from {url} was interrupted after {got:,} of {expected:,} "
                              f"bytes; nothing was kept; run the command again, or {hint}")
-        digest = sha256_file(Path(tmp))
+        digest = _digest_of(out)
         if digest != entry.sha256:
             raise FetchError(f"{name} from {url} does not match the catalogue: sha256 {digest} ({got:,} bytes), "
                              f"expected {entry.sha256}; nothing was kept; try again later, or {hint}")
-        os.replace(tmp, dest)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-    return dest
+
+    atomic_write(entry.path, download_verified)
+    return entry.path
 
 
 def _download(url: str, out, entry: CatalogueEntry, progress: ProgressFn | None, timeout: float,
@@ -93,6 +83,12 @@ def _download(url: str, out, entry: CatalogueEntry, progress: ProgressFn | None,
     return got, expected
 
 
+def _digest_of(out) -> str:
+    """The sha256 of what was written to the open file ``out``, read back from the disk."""
+    out.flush()
+    return sha256_file(Path(out.name))
+
+
 def add(name: str, path: str | Path, encoding: str = "utf-8", *, taken: Mapping[str, str] | None = None) -> str:
     """Register a file placed by hand under ``name``; returns a line saying what was done.
 
@@ -113,17 +109,13 @@ def add(name: str, path: str | Path, encoding: str = "utf-8", *, taken: Mapping[
         if digest != entry.sha256:
             raise DataError(f"{path} is not the catalogue's {name}: sha256 {digest}, expected {entry.sha256}; "
                             f"to train on it anyway, add it under another name: rnntui corpora add my-{name} {path}")
-        entry.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=entry.path.parent)
-        os.close(fd)
-        try:
-            shutil.copyfile(source, tmp)
-            if sha256_file(Path(tmp)) != entry.sha256:
+        def copy_verified(out) -> None:
+            with open(source, "rb") as f:
+                shutil.copyfileobj(f, out)
+            if _digest_of(out) != entry.sha256:
                 raise DataError(f"{path} changed while it was being copied; run the command again")
-            os.replace(tmp, entry.path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+
+        atomic_write(entry.path, copy_verified)
         return f"{name}: verified (sha256 {digest[:12]}...) and stored in {entry.path}"
     if not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith((".", "-")):
         raise DataError(f"{name!r} is not a usable corpus name: use letters, digits, '-', '_' and '.'")

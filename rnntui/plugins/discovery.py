@@ -31,6 +31,7 @@ from types import ModuleType
 
 from rnntui import __version__
 from rnntui.shipped import shipped_dir
+from rnntui.util.paths import config_dir
 
 log = logging.getLogger("rnntui.plugins")  # one logger for the package: `rnntui plugins` silences it by this name
 
@@ -62,12 +63,8 @@ def bundled_dir() -> Path | None:
 
 
 def user_plugins_dir() -> Path:
-    """``$RNNTUI_HOME/plugins`` if RNNTUI_HOME is set, else ``plugins/`` in the user config directory."""
-    if os.environ.get("RNNTUI_HOME"):
-        return Path(os.environ["RNNTUI_HOME"]) / "plugins"
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("rnntui", appauthor=False)) / "plugins"
+    """``plugins/`` in the user config directory (``$RNNTUI_HOME/plugins`` when RNNTUI_HOME is set)."""
+    return config_dir() / "plugins"
 
 
 def add_plugins_dirs(dirs: Iterable[str | os.PathLike]) -> None:

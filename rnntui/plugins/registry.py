@@ -23,6 +23,7 @@ from rnntui.plugins.contract import CellValidationError, as_corpus, plugin_trace
 from rnntui.plugins.discovery import (
     BUILT_IN, BUNDLED, ENV_DIR_ARGS, ENV_DISABLED, ENV_LOAD, ENV_PATH, find_plugins, log,
 )
+from rnntui.util.paths import config_dir
 
 HOOKS = (("register_cells", "cell"), ("register_corpora", "corpus"))
 
@@ -235,7 +236,7 @@ _cache: tuple[tuple, Registry] | None = None
 def _cache_key(plugins_dirs: tuple) -> tuple:
     env = tuple(os.environ.get(k) for k in (ENV_LOAD, ENV_DISABLED, ENV_PATH, ENV_DIR_ARGS))
     load = os.environ.get(ENV_LOAD)
-    home = os.environ.get("RNNTUI_HOME") if load is None or load.strip() else None  # only if the user dir loads
+    home = str(config_dir()) if load is None or load.strip() else None  # the user directory, when it loads
     return plugins_dirs, env, home
 
 

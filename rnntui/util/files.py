@@ -19,8 +19,9 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], Any]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "wb") as f:  # by name, so ``write`` may read back what it wrote (f.name)
             write(f)
             f.flush()
             os.fsync(f.fileno())
