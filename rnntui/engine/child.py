@@ -53,6 +53,8 @@ class Outbox:
         self.last_flush = clock()
 
     def add(self, *produced: events.Event) -> None:
+        if self.q is None:
+            return
         for event in produced:
             self.pending.append(event.to_dict())
             if not isinstance(event, self.LAZY) or self.due():
@@ -61,7 +63,16 @@ class Outbox:
     def due(self) -> bool:
         return bool(self.pending) and self.clock() - self.last_flush >= FLUSH_INTERVAL
 
+    def abandon(self) -> None:
+        """The app is gone: send nothing more, and do not let the process wait at exit for a pipe nobody reads
+        (its buffer may be full, and this process holds the reading end too)."""
+        self.pending = []
+        self.q.cancel_join_thread()
+        self.q = None
+
     def flush(self) -> None:
+        if self.q is None:
+            return
         if self.pending:
             self.q.put(self.pending)
             self.pending = []
@@ -121,7 +132,7 @@ class RunProcess:
         self.trainer, self.commands, self.out = trainer, commands, out
         self.state = State.PAUSED if spec.paused else State.RUNNING
         self.sample_asked = False
-        self.generation: tuple[int, Any] | None = None  # (request id, character iterator)
+        self.continuation = Continuation(trainer, out)
         self.slow_steps = False
         self.parent = mp.parent_process()
         self.next_parent_check = 0.0
@@ -138,11 +149,11 @@ class RunProcess:
             self._read_commands()
             if self.state is State.RUNNING:
                 self._train_step()
-                if self.generation:
-                    self._generate(GENERATE_SLICE)
+                if self.continuation:
+                    self.continuation.draw(GENERATE_SLICE)
             elif self.state in (State.PAUSED, State.FINISHED):
-                if self.generation:
-                    self._generate(IDLE_GENERATE_SLICE)
+                if self.continuation:
+                    self.continuation.draw(IDLE_GENERATE_SLICE)
                 else:
                     self.out.flush()
                     self._read_commands(timeout=0.25)
@@ -191,6 +202,7 @@ class RunProcess:
         if now >= self.next_parent_check:
             self.next_parent_check = now + 1.0
             if self.parent is not None and not self.parent.is_alive():  # the app died: keep the work and go
+                self.out.abandon()
                 self._apply(Quit(checkpoint=True))
 
     # -- commands ----------------------------------------------------------------------------------------------
@@ -202,6 +214,7 @@ class RunProcess:
             except queue.Empty:
                 return
             except (EOFError, OSError):  # the parent is gone
+                self.out.abandon()
                 command = Quit(checkpoint=True)
             timeout = None
             self._apply(command)
@@ -217,7 +230,7 @@ class RunProcess:
                 self._stop(checkpoint)
             case Quit(checkpoint=checkpoint):
                 self._stop(checkpoint)
-                self._cancel_generation()
+                self.continuation.cancel()
                 self._set_state(State.CLOSED)
             case SampleNow():
                 if self.state is State.RUNNING:
@@ -225,31 +238,42 @@ class RunProcess:
                 else:
                     self._sample()
             case Generate():
-                self._start_generation(command)
+                self.continuation.start(command)
             case Cancel(request=request):
-                if self.generation and request in (None, self.generation[0]):
-                    self._cancel_generation()
+                self.continuation.cancel(request)
 
-    # -- generation --------------------------------------------------------------------------------------------
 
-    def _start_generation(self, g: Generate) -> None:
-        self._cancel_generation()
+class Continuation:
+    """The prompt being answered: characters drawn in slices, between training steps, from the current weights."""
+
+    def __init__(self, trainer, out: Outbox):
+        self.trainer, self.out = trainer, out
+        self.request: int | None = None
+        self.chars = None  # the character iterator of the request being answered
+
+    def __bool__(self) -> bool:
+        return self.chars is not None
+
+    def start(self, g: Generate) -> None:
+        self.cancel()
         try:
             used, dropped = self.trainer.prepare_prompt(g.prompt)
             chars = self.trainer.generate(used, g.length or None, g.temperature, g.top_k, g.top_p, g.seed)
         except UserError as e:
             self.out.add(events.GenerationDone(g.request, "error", str(e)))
             return
-        self.generation = (g.request, chars)
+        self.request, self.chars = g.request, chars
         self.out.add(events.GenerationStarted(g.request, used, "".join(dropped), self.trainer.steps_done))
 
-    def _cancel_generation(self) -> None:
-        if self.generation:
-            request, chars = self.generation
-            self.generation = None
+    def cancel(self, request: int | None = None) -> None:
+        if self.chars is not None and request in (None, self.request):
             with self._model_mode_kept():
-                chars.close()
-            self.out.add(events.GenerationDone(request, "cancelled"))
+                self.chars.close()
+            self._end("cancelled")
+
+    def _end(self, reason: str, message: str | None = None) -> None:
+        self.out.add(events.GenerationDone(self.request, reason, message))
+        self.request, self.chars = None, None
 
     @contextlib.contextmanager
     def _model_mode_kept(self):
@@ -261,15 +285,14 @@ class RunProcess:
         finally:
             model.train(was_training)
 
-    def _generate(self, seconds: float) -> None:
+    def draw(self, seconds: float) -> None:
         """Draw characters for about ``seconds`` from the weights as they are now, then give the turn back."""
-        request, chars = self.generation
         text, reason, message = [], None, None
         deadline = time.perf_counter() + seconds
         with self._model_mode_kept():
             try:
                 while True:
-                    text.append(next(chars))
+                    text.append(next(self.chars))
                     if len(text) % 8 == 0 and time.perf_counter() > deadline:
                         break
             except StopIteration:
@@ -277,7 +300,6 @@ class RunProcess:
             except Exception as e:
                 reason, message = "error", f"{e.__class__.__name__}: {e}"
         if text:
-            self.out.add(events.GenerationChunk(request, "".join(text)))
+            self.out.add(events.GenerationChunk(self.request, "".join(text)))
         if reason:
-            self.generation = None
-            self.out.add(events.GenerationDone(request, reason, message))
+            self._end(reason, message)
