@@ -11,7 +11,7 @@ from rnntui.core.data import Vocab
 from rnntui.core.errors import UserError
 from rnntui.core.features import Feature, builtin_features
 from rnntui.core.inference import load_model
-from rnntui.core.inspection import Recording, Unit, record, score, score_ids
+from rnntui.core.inspection import Recording, Unit, record, record_in_steps, score, score_ids, score_in_steps
 from rnntui.core.model import CharModel
 from rnntui.core.train import Trainer
 from rnntui.core.units import average_ranks, gate_saturation, pick_features, rank_features, rank_units, roc_auc
@@ -377,3 +377,26 @@ def test_a_plugin_feature_ranks_like_a_builtin():
     rec.states[0]["h"][:, 2] = vowels(text) * 2.0
     best = rank_features(rec, [vowels])["vowel"][0]
     assert (best["layer"], best["unit"], best["auc"]) == (1, 2, 1.0)
+
+
+def test_in_steps_generators_let_other_work_run_between_chunks():
+    text = "abc de " * 40
+    vocab = Vocab.from_text(text)
+    model = CharModel(len(vocab), get_registry().cell("lstm"), n_layer=2, n_hidden=8).train()
+    for steps, whole in ((record_in_steps(model, vocab, text, chunk=64), record(model, vocab, text)),
+                         (score_in_steps(model, vocab, vocab.encode(text), seq_len=50), score(model, vocab, text))):
+        fractions = []
+        while True:
+            try:
+                fractions.append(next(steps))
+            except StopIteration as done:
+                result = done.value
+                break
+            assert model.training and torch.is_grad_enabled()  # between chunks the caller's mode is back
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(fractions) > 3
+        if isinstance(result, Recording):
+            np.testing.assert_allclose(result.states[1]["c"], whole.states[1]["c"], atol=1e-6)  # other chunks
+        else:
+            np.testing.assert_allclose(result.nats, whole.nats, rtol=1e-6)
+    with pytest.raises(UserError):  # bad input fails at the call, not at the first step
+        record_in_steps(model, vocab, "")

@@ -9,7 +9,7 @@ Karpathy, Johnson & Fei-Fei 2015 ("Visualizing and Understanding Recurrent Netwo
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -120,34 +120,54 @@ def score(model: CharModel, vocab: Vocab, text: str, skip_unknown: bool = False,
     return score_ids(model, vocab, ids, text, **options)
 
 
-def score_ids(model: CharModel, vocab: Vocab, ids: np.ndarray, text: str | None = None, streams: int = 1,
-              seq_len: int = SEQ_LEN, top: int = TOP, amp_dtype: torch.dtype | None = None) -> Score:
-    """Score symbol ids (a run's validation split): every character after the first, predicted from those
-    before it through the model's whole-sequence path, ``seq_len`` at a time with the state carried.
-    ``streams`` > 1 reads that many stretches side by side, each from a fresh state, as Trainer.evaluate does;
-    ``amp_dtype`` runs under autocast, as a run with --precision bf16 evaluates."""
+def score_ids(model: CharModel, vocab: Vocab, ids: np.ndarray, text: str | None = None, **options: Any) -> Score:
+    """Score symbol ids (a run's validation split); see ``score_in_steps``."""
+    return run_through(score_in_steps(model, vocab, ids, text, **options))
+
+
+def score_in_steps(model: CharModel, vocab: Vocab, ids: np.ndarray, text: str | None = None, streams: int = 1,
+                   seq_len: int = SEQ_LEN, top: int = TOP, amp_dtype: torch.dtype | None = None
+                   ) -> Generator[float, None, Score]:
+    """Every character after the first, predicted from those before it through the model's whole-sequence
+    path, ``seq_len`` at a time with the state carried; ``streams`` > 1 reads that many stretches side by side,
+    each from a fresh state, as Trainer.evaluate does; ``amp_dtype`` runs under autocast, as a run with
+    --precision bf16 evaluates. A generator that yields the fraction done after each pass and returns the Score,
+    so a caller can interleave it with other work; bad input raises at the call."""
     if len(ids) < 2:
         raise DataError("the text needs at least 2 characters: the first is only read, the others are scored")
     n, k = len(ids), min(top, len(vocab))
     nats = np.full(n, np.nan)
     top_ids = np.zeros((n, k), dtype=np.int64)
     top_probs = np.zeros((n, k), dtype=np.float32)
-    with reading(model) as device:
-        all_ids = torch.from_numpy(np.asarray(ids, dtype=np.int64)).to(device)
+
+    def passes():
         states = None
         for positions, fresh in windows(n - 1, streams, seq_len):
-            where = torch.from_numpy(positions).to(device)
-            if fresh or states is None:
-                states = model.initial_state(where.shape[0])
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                logits, states = model(all_ids[where], states)
-            log_probs = logits.float().log_softmax(-1)
-            targets = positions + 1
-            nats[targets] = -log_probs.gather(-1, all_ids[where + 1].unsqueeze(-1)).squeeze(-1).double().cpu().numpy()
-            best = log_probs.topk(k, dim=-1)
-            top_ids[targets] = best.indices.cpu().numpy()
-            top_probs[targets] = best.values.exp().cpu().numpy()
-    return Score(vocab.decode(ids) if text is None else text, vocab, nats, top_ids, top_probs)
+            with reading(model) as device:
+                where = torch.from_numpy(positions).to(device)
+                if fresh or states is None:
+                    states = model.initial_state(where.shape[0])
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    logits, states = model(torch.as_tensor(ids[positions], dtype=torch.long, device=device), states)
+                log_probs = logits.float().log_softmax(-1)
+                targets = torch.as_tensor(ids[positions + 1], dtype=torch.long, device=device)
+                nats[positions + 1] = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).double().cpu().numpy()
+                best = log_probs.topk(k, dim=-1)
+                top_ids[positions + 1] = best.indices.cpu().numpy()
+                top_probs[positions + 1] = best.values.exp().cpu().numpy()
+            yield float(positions[-1, -1] + 1) / (n - 1)
+        return Score(vocab.decode(ids) if text is None else text, vocab, nats, top_ids, top_probs)
+
+    return passes()
+
+
+def run_through(steps: Generator[float, None, Any]) -> Any:
+    """Drive a ``*_in_steps`` generator to its end and return its result."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
 
 
 # -- hidden states, memory cells and gates ----------------------------------------------------------------------------
@@ -230,25 +250,38 @@ def centred(values: np.ndarray) -> np.ndarray:
 
 def record(model: CharModel, vocab: Vocab, text: str, skip_unknown: bool = False, chunk: int = CHUNK) -> Recording:
     """Run the text through the model and keep every layer's states and gates at every character."""
+    return run_through(record_in_steps(model, vocab, text, skip_unknown, chunk))
+
+
+def record_in_steps(model: CharModel, vocab: Vocab, text: str, skip_unknown: bool = False, chunk: int = CHUNK
+                    ) -> Generator[float, None, Recording]:
+    """``record`` as a generator that yields the fraction done after each ``chunk`` characters and returns the
+    Recording (bad input raises at the call). Eval mode and no-gradients hold only inside each chunk, so other
+    work may run between them; the weights must not change meanwhile (record a copy of a model in training)."""
     text, ids = encode(vocab, text, skip_unknown)
     n = len(ids)
     states_out: list[dict[str, np.ndarray]] = [{} for _ in model.cells]
     gates_out: list[dict[str, np.ndarray]] = [{} for _ in model.cells]
-    with reading(model) as device:
-        all_ids = torch.from_numpy(ids.astype(np.int64)).to(device).unsqueeze(0)
-        states = model.initial_state(1)
+
+    def chunks():
+        states = None
         for t0 in range(0, n, chunk):
-            x = model.embed(all_ids[:, t0 : t0 + chunk])
-            for i, cell in enumerate(model.cells):
-                x, states[i], kinds, gates = record_layer(cell, x, states[i])
-                for out, values in ((states_out[i], kinds), (gates_out[i], gates)):
-                    for name, value in values.items():
-                        if name not in out:  # filled chunk by chunk: no copy of the whole at the end
-                            out[name] = np.empty((n, value.shape[1]), dtype=np.float32)
-                        out[name][t0 : t0 + value.shape[0]] = value.cpu().numpy()
-    cell = model.cells[0]
-    return Recording(text, getattr(cell, "name", type(cell).__name__), states_out, gates_out,
-                     dict(getattr(cell, "memory_gates", {}) or {}))
+            with reading(model) as device:
+                states = states or model.initial_state(1)
+                x = model.embed(torch.as_tensor(ids[t0 : t0 + chunk], dtype=torch.long, device=device)[None])
+                for i, cell in enumerate(model.cells):
+                    x, states[i], kinds, gates = record_layer(cell, x, states[i])
+                    for out, values in ((states_out[i], kinds), (gates_out[i], gates)):
+                        for name, value in values.items():
+                            if name not in out:  # filled chunk by chunk: no copy of the whole at the end
+                                out[name] = np.empty((n, value.shape[1]), dtype=np.float32)
+                            out[name][t0 : t0 + value.shape[0]] = value.cpu().numpy()
+            yield min(n, t0 + chunk) / n
+        cell = model.cells[0]
+        return Recording(text, getattr(cell, "name", type(cell).__name__), states_out, gates_out,
+                         dict(getattr(cell, "memory_gates", {}) or {}))
+
+    return chunks()
 
 
 def record_layer(cell, x: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple, dict, dict]:
