@@ -11,7 +11,8 @@ from rnntui.core.data import Vocab
 from rnntui.core.errors import UserError
 from rnntui.core.features import Feature, builtin_features
 from rnntui.core.inference import load_model
-from rnntui.core.inspection import Recording, Unit, record, record_in_steps, score, score_ids, score_in_steps
+from rnntui.core.inspection import (Recording, Unit, record, record_in_steps, score, score_ids, score_in_steps,
+                                    score_recording)
 from rnntui.core.model import CharModel
 from rnntui.core.train import Trainer
 from rnntui.core.units import average_ranks, gate_saturation, pick_features, rank_features, rank_units, roc_auc
@@ -400,3 +401,13 @@ def test_in_steps_generators_let_other_work_run_between_chunks():
             np.testing.assert_allclose(result.nats, whole.nats, rtol=1e-6)
     with pytest.raises(UserError):  # bad input fails at the call, not at the first step
         record_in_steps(model, vocab, "")
+
+
+def test_a_score_from_a_recording_equals_a_score_of_the_text():
+    text = "the cat sat on the mat; the rat ran\n" * 4
+    vocab = Vocab.from_text(text)
+    model = CharModel(len(vocab), get_registry().cell("lstm"), n_layer=2, n_hidden=16)
+    direct, recorded = score(model, vocab, text), score_recording(model, vocab, record(model, vocab, text))
+    np.testing.assert_allclose(recorded.nats, direct.nats, rtol=1e-5)
+    np.testing.assert_array_equal(recorded.top_ids[1:, 0], direct.top_ids[1:, 0])
+    np.testing.assert_allclose(recorded.top_probs, direct.top_probs, rtol=1e-4, atol=1e-7)

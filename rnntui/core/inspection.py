@@ -284,6 +284,26 @@ def record_in_steps(model: CharModel, vocab: Vocab, text: str, skip_unknown: boo
     return chunks()
 
 
+def score_recording(model: CharModel, vocab: Vocab, recording: Recording, top: int = TOP) -> Score:
+    """The Score of a recorded text without a second pass through the cells: the head applied to the last
+    layer's recorded outputs (the same numbers as ``score`` of the text, for the app's view of both)."""
+    text = recording.text
+    if len(text) < 2:
+        raise DataError("the text needs at least 2 characters: the first is only read, the others are scored")
+    k = min(top, len(vocab))
+    with reading(model) as device:
+        h = torch.from_numpy(recording.states[-1]["h"][:-1]).to(device=device, dtype=model.head.weight.dtype)
+        log_probs = model.head(h).float().log_softmax(-1)
+        targets = torch.as_tensor(vocab.encode(text[1:]), dtype=torch.long, device=device)
+        best = log_probs.topk(k, dim=-1)
+        nats = np.full(len(text), np.nan)
+        nats[1:] = -log_probs.gather(-1, targets.unsqueeze(-1)).squeeze(-1).double().cpu().numpy()
+        top_ids = np.zeros((len(text), k), dtype=np.int64)
+        top_probs = np.zeros((len(text), k), dtype=np.float32)
+        top_ids[1:], top_probs[1:] = best.indices.cpu().numpy(), best.values.exp().cpu().numpy()
+    return Score(text, vocab, nats, top_ids, top_probs)
+
+
 def record_layer(cell, x: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple, dict, dict]:
     """One layer over a stretch: x (1, T, input) -> (h (1, T, hidden), final state, {kind: (T, hidden)},
     {gate: (T, hidden)}), by the cell's fastest path that gives the states at every step: ``inspect_sequence``;
