@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(totals, ensure_ascii=False))
         return 0
     summary = (f"{result.bits_per_char:.4f} bits/char ({result.nats_per_char:.4f} nats, perplexity "
-               f"{result.perplexity:.3f}) over {result.chars:,} characters of {label}, checkpoint step {meta.get('step')}")
+               f"{result.perplexity:.3f}) over {result.chars:,} characters of {label}, "
+               f"checkpoint step {meta.get('step')}")
     if not args.file and meta.get("val_loss") is not None:
         summary += f"; the run measured {meta['val_loss'] / 0.6931471805599453:.4f} at this step"
     print(summary, file=sys.stderr if args.per_char else sys.stdout)
