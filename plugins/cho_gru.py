@@ -30,6 +30,7 @@ class ChoGRU(nn.Module):
     (n = tanh(W x + U (r * h) + b)); compare with the built-in gru, PyTorch's reset-after convention."""
 
     name = "gru-cho"
+    memory_gates = {"update": "right"}  # for the inspector: z near 1 keeps h
 
     def __init__(self, input_size, hidden_size):
         super().__init__()
@@ -47,13 +48,16 @@ class ChoGRU(nn.Module):
     def project_input(self, x):
         return self.W(x)
 
+    def gates(self, x_t, state):
+        x_r, x_z, _ = x_t.chunk(3, dim=-1)
+        h_r, h_z = self.U_rz(state[0]).chunk(2, dim=-1)
+        return {"reset": torch.sigmoid(x_r + h_r), "update": torch.sigmoid(x_z + h_z)}
+
     def step(self, x_t, state):
         h = state[0]
-        x_r, x_z, x_n = x_t.chunk(3, dim=-1)
-        h_r, h_z = self.U_rz(h).chunk(2, dim=-1)
-        r = torch.sigmoid(x_r + h_r)
-        z = torch.sigmoid(x_z + h_z)
-        n = torch.tanh(x_n + self.U(r * h))
+        gates = self.gates(x_t, state)
+        r, z = gates["reset"], gates["update"]
+        n = torch.tanh(x_t.chunk(3, dim=-1)[2] + self.U(r * h))
         h = z * h + (1 - z) * n
         return h, (h,)
 

@@ -30,6 +30,7 @@ class DeltaRNN(nn.Module):
     fast the state moves towards tanh(alpha*Vh*Wx + beta1*Vh + beta2*Wx + b). Options alpha, activation."""
 
     name = "delta-rnn"
+    memory_gates = {"update": "right"}  # for the inspector: r near 1 keeps h
 
     def __init__(self, input_size, hidden_size, alpha=1.0, activation="identity"):
         super().__init__()
@@ -54,6 +55,10 @@ class DeltaRNN(nn.Module):
     def project_input(self, x):
         wx = self.W(x)
         return torch.cat([wx, torch.sigmoid(wx + self.b_r)], dim=-1)
+
+    def gates(self, x_t, state):
+        # the paper's data-driven gate r mixes the old state with the proposal, as a GRU's update gate does
+        return {"update": x_t.chunk(2, dim=-1)[1]}
 
     def step(self, x_t, state):
         h = state[0]

@@ -38,6 +38,9 @@ class PeepholeLSTM(nn.Module):
     peepholes = True
     coupled = False  # CIFG: f = 1 - i
     full_gate_recurrence = False  # FGR
+    # for the inspector: the state is the output and the memory cell c; a forget gate near 1 keeps the cell
+    state_names = ("h", "c")
+    memory_gates = {"forget": "right"}
 
     def __init__(self, input_size, hidden_size, forget_bias=1.0):
         super().__init__()
@@ -72,7 +75,8 @@ class PeepholeLSTM(nn.Module):
     def project_input(self, x):
         return self.W(x)
 
-    def step(self, x_t, state):
+    def _forward(self, x_t, state):
+        """One step -> (output y, new cell c, the gates i, f, o; 1 where the variant has no such gate)."""
         y, c_prev = state[0], state[1]
         pre = dict(zip(self.blocks, (x_t + self.R(y)).chunk(len(self.blocks), dim=-1)))
         if self.full_gate_recurrence:
@@ -90,9 +94,19 @@ class PeepholeLSTM(nn.Module):
         c = z * i + c_prev * f
         o = torch.sigmoid(pre["o"] + self.p_o * c if self.peepholes else pre["o"]) if self.output_gate else one
         y = (torch.tanh(c) if self.output_activation else c) * o
+        return y, c, (i, f, o)
+
+    def step(self, x_t, state):
+        y, c, (i, f, o) = self._forward(x_t, state)
         if self.full_gate_recurrence:
             return y, (y, c, torch.cat([i, f, o], dim=-1))
         return y, (y, c)
+
+    def gates(self, x_t, state):
+        """The gates the variant has (CIFG's forget gate is 1 - input, so it is shown too)."""
+        _, _, (i, f, o) = self._forward(x_t, state)
+        present = (("input", i, self.input_gate), ("forget", f, self.forget_gate), ("output", o, self.output_gate))
+        return {name: value for name, value, on in present if on}
 
 
 class NIG(PeepholeLSTM):
@@ -149,6 +163,7 @@ class FGR(PeepholeLSTM):
 
     name = "lstm-fgr"
     full_gate_recurrence = True
+    state_names = ("h", "c", "gates")
 
 
 CELLS = (PeepholeLSTM, NIG, NFG, NOG, NIAF, NOAF, NP, CIFG, FGR)

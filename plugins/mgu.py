@@ -24,6 +24,7 @@ class MGU(nn.Module):
     """Minimal gated unit (Zhou et al. 2016): a GRU whose single forget gate both resets and updates."""
 
     name = "mgu"
+    memory_gates = {"forget": "left"}  # for the inspector: f near 0 keeps h (f near 1 takes the candidate)
 
     def __init__(self, input_size, hidden_size):
         super().__init__()
@@ -41,11 +42,13 @@ class MGU(nn.Module):
     def project_input(self, x):
         return self.W(x)
 
+    def gates(self, x_t, state):
+        return {"forget": torch.sigmoid(x_t.chunk(2, dim=-1)[0] + self.U_f(state[0]))}
+
     def step(self, x_t, state):
         h = state[0]
-        x_f, x_h = x_t.chunk(2, dim=-1)
-        f = torch.sigmoid(x_f + self.U_f(h))
-        n = torch.tanh(x_h + self.U_h(f * h))
+        f = self.gates(x_t, state)["forget"]
+        n = torch.tanh(x_t.chunk(2, dim=-1)[1] + self.U_h(f * h))
         h = (1 - f) * h + f * n
         return h, (h,)
 

@@ -149,6 +149,9 @@ class _MinRNN(nn.Module):
         h = a * state[0] + b
         return h, (h,)
 
+    def gates(self, x_t, state):
+        return self.gate_values(*x_t.chunk(self.blocks, dim=-1))
+
 
 class MinGRU(_MinRNN):
     """minGRU (Feng et al. 2024): a GRU whose gate reads only the input, trained by a parallel scan over time;
@@ -156,11 +159,16 @@ class MinGRU(_MinRNN):
 
     name = "mingru"
     blocks = 2
+    memory_gates = {"update": "left"}  # for the inspector: z near 0 keeps h
 
     @staticmethod
     def coefficients(k, v):
         z = torch.sigmoid(k)
         return 1 - z, z * g(v)
+
+    @staticmethod
+    def gate_values(k, v):
+        return {"update": torch.sigmoid(k)}
 
     @staticmethod
     def log_coefficients(k, v):
@@ -173,11 +181,17 @@ class MinLSTM(_MinRNN):
 
     name = "minlstm"
     blocks = 3
+    memory_gates = {"forget": "right"}  # for the inspector: f' near 1 keeps h
 
     @staticmethod
     def coefficients(kf, ki, v):
         f, i = torch.sigmoid(kf), torch.sigmoid(ki)
         return f / (f + i), i / (f + i) * g(v)
+
+    @staticmethod
+    def gate_values(kf, ki, v):  # the normalised gates f', i' the recurrence uses
+        f, i = torch.sigmoid(kf), torch.sigmoid(ki)
+        return {"forget": f / (f + i), "input": i / (f + i)}
 
     @staticmethod
     def log_coefficients(kf, ki, v):

@@ -36,6 +36,7 @@ __version__ = "1.0"
 class _MUT(nn.Module):
     x_blocks = 0  # blocks of Wx x
     bare_x = False  # the equations have a bare x that must have the hidden size
+    memory_gates = {"update": "left"}  # for the inspector: z near 0 keeps h
 
     def __init__(self, input_size, hidden_size):
         super().__init__()
@@ -55,6 +56,13 @@ class _MUT(nn.Module):
     def initial_state(self, batch, device=None):
         return (torch.zeros(batch, self.hidden_size, device=device),)
 
+    def step(self, x_t, state):
+        h = state[0]
+        gates = self.gates(x_t, state)
+        r, z = gates["reset"], gates["update"]
+        h = self.update(self.Whh(r * h) + self.candidate_input(x_t), z, h)
+        return h, (h,)
+
     def bare(self, x):
         return self.P(x) if self.P is not None else x
 
@@ -73,13 +81,13 @@ class MUT1(_MUT):
     def project_input(self, x):
         return torch.cat([self.Wx(x), torch.tanh(self.bare(x)) + self.extra_bias], dim=-1)
 
-    def step(self, x_t, state):
-        h = state[0]
-        xz, xr, xh = x_t.chunk(3, dim=-1)
-        z = torch.sigmoid(xz)
-        r = torch.sigmoid(xr + self.Wh(h))
-        h = self.update(self.Whh(r * h) + xh, z, h)
-        return h, (h,)
+    def gates(self, x_t, state):
+        xz, xr, _ = x_t.chunk(3, dim=-1)
+        return {"update": torch.sigmoid(xz), "reset": torch.sigmoid(xr + self.Wh(state[0]))}
+
+    @staticmethod
+    def candidate_input(x_t):
+        return x_t.chunk(3, dim=-1)[2]
 
 
 class MUT2(_MUT):
@@ -92,14 +100,14 @@ class MUT2(_MUT):
     def project_input(self, x):
         return torch.cat([self.Wx(x), self.bare(x) + self.extra_bias], dim=-1)
 
-    def step(self, x_t, state):
-        h = state[0]
-        xz, xh, xr = x_t.chunk(3, dim=-1)
-        hz, hr = self.Wh(h).chunk(2, dim=-1)
-        z = torch.sigmoid(xz + hz)
-        r = torch.sigmoid(xr + hr)
-        h = self.update(self.Whh(r * h) + xh, z, h)
-        return h, (h,)
+    def gates(self, x_t, state):
+        xz, _, xr = x_t.chunk(3, dim=-1)
+        hz, hr = self.Wh(state[0]).chunk(2, dim=-1)
+        return {"update": torch.sigmoid(xz + hz), "reset": torch.sigmoid(xr + hr)}
+
+    @staticmethod
+    def candidate_input(x_t):
+        return x_t.chunk(3, dim=-1)[1]
 
 
 class MUT3(_MUT):
@@ -111,14 +119,15 @@ class MUT3(_MUT):
     def project_input(self, x):
         return self.Wx(x)
 
-    def step(self, x_t, state):
+    def gates(self, x_t, state):
         h = state[0]
-        xz, xr, xh = x_t.chunk(3, dim=-1)
+        xz, xr, _ = x_t.chunk(3, dim=-1)
         w_z, w_r = self.Wh.weight.chunk(2, dim=0)
-        z = torch.sigmoid(xz + torch.tanh(h) @ w_z.T)
-        r = torch.sigmoid(xr + h @ w_r.T)
-        h = self.update(self.Whh(r * h) + xh, z, h)
-        return h, (h,)
+        return {"update": torch.sigmoid(xz + torch.tanh(h) @ w_z.T), "reset": torch.sigmoid(xr + h @ w_r.T)}
+
+    @staticmethod
+    def candidate_input(x_t):
+        return x_t.chunk(3, dim=-1)[2]
 
 
 @hookimpl

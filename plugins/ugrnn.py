@@ -23,6 +23,7 @@ class UGRNN(nn.Module):
     """Update-gate RNN (Collins et al. 2017): h = g * h_prev + (1 - g) * tanh(W h_prev + W x + b), one gate g."""
 
     name = "ugrnn"
+    memory_gates = {"update": "right"}  # for the inspector: g near 1 keeps h
 
     def __init__(self, input_size, hidden_size):
         super().__init__()
@@ -39,9 +40,15 @@ class UGRNN(nn.Module):
     def project_input(self, x):
         return self.Wx(x)
 
+    def _pre(self, x_t, state):
+        return (x_t + self.Wh(state[0])).chunk(2, dim=-1)  # candidate c, gate g, before their activations
+
+    def gates(self, x_t, state):
+        return {"update": torch.sigmoid(self._pre(x_t, state)[1])}
+
     def step(self, x_t, state):
         h = state[0]
-        c, g = (x_t + self.Wh(h)).chunk(2, dim=-1)
+        c, g = self._pre(x_t, state)
         g = torch.sigmoid(g)
         h = g * h + (1 - g) * torch.tanh(c)
         return h, (h,)

@@ -39,12 +39,13 @@ def filter_logits(logits: Tensor, temperature: float, top_k: int | None = None, 
     return logits
 
 
-def prepare_prime(vocab: Vocab, prime: str, skip_unknown: bool = False) -> tuple[str, list[str]]:
+def prepare_prime(vocab: Vocab, prime: str, skip_unknown: bool = False, what: str = "the prompt"
+                  ) -> tuple[str, list[str]]:
     """Apply the unknown-character policy: an error naming them, or (skip_unknown) drop them and report which."""
     unknown = vocab.unknown(prime)
     if unknown and not skip_unknown:
         raise DataError(
-            f"the prompt has characters the model never saw: {''.join(unknown)!r}; "
+            f"{what} has characters the model never saw: {''.join(unknown)!r}; "
             "remove them or pass --skip-unknown to drop them"
         )
     return "".join(c for c in prime if c not in set(unknown)), unknown
