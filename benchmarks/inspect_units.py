@@ -35,10 +35,11 @@ import torch
 from rnntui.core.cells import GRU, LSTM
 from rnntui.core.data import Vocab
 from rnntui.core.features import builtin_features
-from rnntui.core.inference import load_model
 from rnntui.core.inspection import record, score, score_ids, score_recording
 from rnntui.core.model import CharModel
-from rnntui.core.train import TrainConfig, autocast_dtype, load_dataset
+from rnntui.core.config import TrainConfig
+from rnntui.core.device import autocast_dtype
+from rnntui.run import load_dataset, load_model
 from rnntui.core.units import gate_saturation, rank_features
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,8 +11,9 @@ import pytest
 from rnntui.commands import fail
 from rnntui.commands import inspect as inspect_command
 from rnntui.commands import score as score_command
-from rnntui.core.errors import UserError
-from rnntui.core.train import TrainConfig, Trainer
+from rnntui.errors import UserError
+from rnntui.core.config import TrainConfig
+from rnntui.run import build_trainer
 
 CODE = Path(__file__).resolve().parents[1] / "rnntui" / "core" / "features.py"  # quotes, brackets, comments
 
@@ -36,7 +37,9 @@ def run_dir(tmp_path_factory):
     corpus.write_text(CODE.read_text())
     config = TrainConfig(corpus=str(corpus), cell="lstm", n_layer=2, n_hidden=24, n_embd=12, seq_len=32,
                          batch_size=8, max_steps=30, eval_every=30, sample_every=1000, threads=1)
-    list(Trainer(config, root / "run").run())
+    trainer = build_trainer(config, root / "run")
+    list(trainer.run())
+    trainer.close()
     return root / "run"
 
 

@@ -8,17 +8,16 @@ import pytest
 import torch
 
 from rnntui.core.data import Vocab
-from rnntui.core.errors import UserError
+from rnntui.errors import UserError
 from rnntui.core.features import Feature, builtin_features
-from rnntui.core.inference import load_model
+from rnntui.run import build_trainer, load_model
 from rnntui.core.inspection import (Recording, Unit, record, record_in_steps, score, score_ids, score_in_steps,
                                     score_recording)
 from rnntui.core.model import CharModel
-from rnntui.core.train import Trainer
 from rnntui.core.units import average_ranks, gate_saturation, pick_features, rank_features, rank_units, roc_auc
 from rnntui.plugins import get_registry
 
-from test_checkpoint import tiny_config
+from conftest import TWO_LAYERS, tiny_config
 
 sig, tanh = torch.sigmoid, torch.tanh
 B, I, H = 3, 6, 6  # input as wide as the state, so MUT1/MUT2 are the paper's equations
@@ -245,10 +244,11 @@ def test_score_is_the_loss_at_every_character_with_the_top_guesses():
 
 
 def test_scoring_the_validation_split_gives_the_runs_validation_loss(small_text, tmp_path):
-    config = tiny_config(small_text, cell="lstm", max_steps=40, eval_every=40, sample_every=1000, dropout=0.0,
-                         threads=1)
-    trainer = Trainer(config, tmp_path / "run")
+    config = tiny_config(small_text, **{**TWO_LAYERS, "cell": "lstm", "max_steps": 40, "eval_every": 40,
+                                        "sample_every": 1000, "dropout": 0.0, "threads": 1})
+    trainer = build_trainer(config, tmp_path / "run")
     evals = [e for e in trainer.run() if e.type == "eval"]
+    trainer.close()
     model, vocab, meta = load_model(tmp_path / "run")  # the checkpoint the run wrote
     result = score_ids(model, vocab, trainer.dataset.val, streams=64, seq_len=max(config.seq_len, 128))
     assert result.nats_per_char == pytest.approx(meta["val_loss"], rel=1e-5)

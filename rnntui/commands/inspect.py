@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from rnntui.commands.score import add_input_arguments, read_file, validation_split
+from rnntui.errors import DataError
 
 DEFAULT_CHARS = 10_000  # the paper's figures read a few thousand characters; 10,000 take ~1-2 s on a CPU
 
@@ -36,11 +37,10 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnntui.core.data import DataError
-    from rnntui.core.features import builtin_features
-    from rnntui.core.inference import load_model
-    from rnntui.core.inspection import record
-    from rnntui.core.units import gate_saturation, pick_features, rank_features
+    from rnntui.core.features import builtin_features  # lazy: torch loads only when the command runs
+    from rnntui.core.inspection import record  # lazy: likewise
+    from rnntui.core.units import gate_saturation, pick_features, rank_features  # lazy: likewise
+    from rnntui.run import load_model  # lazy: likewise
 
     if args.chars < 2 or args.top < 1:
         raise DataError("--chars must be at least 2 and --top at least 1")

@@ -11,6 +11,9 @@ import json
 import sys
 from pathlib import Path
 
+from rnntui.core.config import TrainConfig
+from rnntui.errors import DataError
+
 EVAL_STREAMS = 64  # rnntui.core.data.eval_chunks' default: how Trainer.evaluate reads the validation split
 
 
@@ -40,7 +43,7 @@ def add_input_arguments(p: argparse.ArgumentParser) -> None:
 
 def read_file(spec: str) -> tuple[str, str]:
     """FILE or - -> (its text, newlines normalised as training reads files; a label)."""
-    from rnntui.core.data import read_text_file
+    from rnntui.corpora.sources import read_text_file  # lazy: torch (through core.data) waits for the command
 
     if spec == "-":
         return sys.stdin.read().replace("\r\n", "\n").replace("\r", "\n"), "stdin"
@@ -49,8 +52,7 @@ def read_file(spec: str) -> tuple[str, str]:
 
 def validation_split(meta: dict, vocab):
     """The run's validation split as symbol ids (the first eval_chars + 1 of them, as the run evaluates it)."""
-    from rnntui.core.data import DataError
-    from rnntui.core.train import TrainConfig, load_dataset
+    from rnntui.run import load_dataset  # lazy: torch loads only when the command runs
 
     config = TrainConfig.from_json(meta["config"])
     dataset = load_dataset(config)
@@ -62,9 +64,9 @@ def validation_split(meta: dict, vocab):
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnntui.core.inference import load_model
-    from rnntui.core.inspection import score, score_ids
-    from rnntui.core.train import TrainConfig, autocast_dtype
+    from rnntui.core.device import autocast_dtype  # lazy: torch loads only when the command runs
+    from rnntui.core.inspection import score, score_ids  # lazy: likewise
+    from rnntui.run import load_model  # lazy: likewise
 
     model, vocab, meta = load_model(Path(args.run_dir), best=args.best, device=args.device)
     if args.file:
