@@ -33,7 +33,8 @@ from typing import Any
 import numpy as np
 
 from rnntui.core.errors import UserError
-from rnntui.core.ngram_counts import CHUNK, MAX_POSITIONS, Level, NGramCounts
+from rnntui.core import ngram_counts
+from rnntui.core.ngram_counts import MAX_POSITIONS, Level, NGramCounts
 
 VARIANT = "interpolated modified Kneser-Ney (Chen & Goodman 1998), three discounts per order"
 VERSION = 1  # bump when results change, so cached ones are not reused
@@ -42,7 +43,7 @@ MAX_ORDER = 20  # Karpathy et al. (2015) compare with up to 20-grams; longer con
 ORACLE_ORDERS = 9  # the lecture's n-gram oracle: n = 1..9
 ENTRY_BYTES = 12  # an int64 key and an int32 count per stored n-gram
 DENSE_CELLS = 1 << 21  # (targets x vocabulary) probabilities held at once by the oracle
-BLOCK = 1 << 22  # validation targets scored at once
+BLOCK = 1 << 21  # validation targets scored at once
 
 
 class NGramError(UserError):
@@ -90,7 +91,7 @@ def _sweep(level: Level, V: int, queries: np.ndarray, histories: np.ndarray, den
     (raw, and continuation counts if ``cont``), or in ``dense`` mode also the counts of every next symbol."""
     d_raw = discounts(level.raw_coc)
     d_cont = discounts(level.cont_coc) if cont else None
-    order = np.argsort(queries, kind="stable")
+    order = np.argsort(queries)
     sorted_q = queries[order]
     q_id = np.full(len(queries), -1, np.int64)
     q_raw = np.zeros(len(queries), np.int64)
@@ -99,7 +100,7 @@ def _sweep(level: Level, V: int, queries: np.ndarray, histories: np.ndarray, den
     stats = {name: np.zeros(nh) for name in ("t_raw", "g_raw", "t_cont", "g_cont")}
     dense_raw = np.zeros((nh, V)) if dense else None
     dense_cont = np.zeros((nh, V)) if dense and cont else None
-    for start, keys in level.keys.chunks():
+    for start, keys in level.keys.chunks(max(1, ngram_counts.CHUNK // 4)):  # ~100 bytes of work per entry
         raw = level.raw.read(start, start + len(keys)).astype(np.int64)
         cnt = level.cont.read(start, start + len(keys)).astype(np.int64) if cont else None
         lo, hi = np.searchsorted(sorted_q, keys[0]), np.searchsorted(sorted_q, keys[-1], side="right")
@@ -222,8 +223,8 @@ def _dataset_key(dataset, max_order: int) -> str:
     if content is None:  # a text held in memory: hash it (cheap next to counting)
         h = hashlib.sha256()
         for part in (dataset.train, dataset.val):
-            for start in range(0, len(part), CHUNK):
-                h.update(np.ascontiguousarray(part[start:start + CHUNK]).tobytes())
+            for start in range(0, len(part), ngram_counts.CHUNK):
+                h.update(np.ascontiguousarray(part[start:start + ngram_counts.CHUNK]).tobytes())
             h.update(b"|")
         content = h.hexdigest()
     spec = {"content": content, "train": len(dataset.train), "val": len(dataset.val),

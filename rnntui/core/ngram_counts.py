@@ -87,6 +87,21 @@ def _merge(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]):
     return unique, counts.astype(np.int64), suffix
 
 
+def _sort_with_origin(key: np.ndarray, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """The keys sorted, and where each came from in ``key``: one sort of the keys packed with their index
+    (key << index_bits | index), several times faster than argsort (NumPy sorts plain integers with SIMD)."""
+    packed = np.sort((key << index_bits) | np.arange(len(key), dtype=np.int64))
+    return packed >> index_bits, packed & ((1 << index_bits) - 1)
+
+
+def _runs(sorted_keys: np.ndarray) -> np.ndarray:
+    """Where each run of equal values starts in a sorted array."""
+    starts = np.empty(len(sorted_keys), bool)
+    starts[:1] = True
+    np.not_equal(sorted_keys[1:], sorted_keys[:-1], out=starts[1:])
+    return np.flatnonzero(starts)
+
+
 class NGramCounts:
     """The n-gram tables of orders 1..max_order of ``train`` (1-D unsigned symbol ids below ``vocab_size``),
     written into a fresh directory under ``workdir``, which the caller owns and removes (use as a context
@@ -97,6 +112,8 @@ class NGramCounts:
         if len(train) > MAX_POSITIONS:
             raise ValueError("n-gram counting handles up to 2**31 characters")
         self.train, self.V, self.budget = train, int(vocab_size), max(16, int(budget))
+        # keys are below (len + 1) * V; what is left of 63 bits numbers the positions of a chunk (see _sort_with_origin)
+        self.index_bits = 63 - int((len(train) + 1) * self.V).bit_length()
         self.dir = Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.levels: list[Level] = []
@@ -162,8 +179,9 @@ class NGramCounts:
         """For each chunk of positions holding a k-gram whose history id is in [lo, hi): (first position, mask of
         those positions in the chunk or None for all, their keys, their suffix ids or None for k = 1)."""
         n = len(self.train)
-        for start in range(k - 1, n, CHUNK):
-            stop = min(start + CHUNK, n)
+        chunk = min(CHUNK, 1 << self.index_bits)
+        for start in range(k - 1, n, chunk):
+            stop = min(start + chunk, n)
             sym = np.asarray(self.train[start:stop], dtype=np.int64)
             if k == 1:
                 yield start, None, sym, None
@@ -182,9 +200,13 @@ class NGramCounts:
         for _, _, key, suffix in self._positions(k, lo, hi, n_hist):
             if not len(key):
                 continue
-            unique, first, counts = np.unique(key, return_index=True, return_counts=True)
-            pending.append((unique, counts, None if suffix is None else suffix[first]))
-            waiting += len(unique)
+            sorted_keys, origin = _sort_with_origin(key, self.index_bits)
+            first = _runs(sorted_keys)
+            counts = np.diff(first, append=len(key))
+            if suffix is not None:  # a k-gram's suffix is the same wherever it occurs: keep its first one's
+                suffix = suffix[origin[first]]
+            pending.append((sorted_keys[first], counts, suffix))
+            waiting += len(first)
             if waiting >= self.budget // 2:
                 merged = _merge(([merged] if merged else []) + pending)
                 pending, waiting = [], 0
@@ -198,7 +220,13 @@ class NGramCounts:
     def _assign(self, k: int, ids: Column, lo: int, hi: int, n_hist: int, unique: np.ndarray, offset: int) -> None:
         """Write the id of each k-gram of the range at its position."""
         for start, mask, key, _ in self._positions(k, lo, hi, n_hist):
-            found = offset + np.searchsorted(unique, key)
+            # search the chunk's own distinct keys, in order: ~7x faster than searching every key
+            sorted_keys, origin = _sort_with_origin(key, self.index_bits)
+            first = _runs(sorted_keys)
+            ids_sorted = np.repeat(offset + np.searchsorted(unique, sorted_keys[first]),
+                                   np.diff(first, append=len(key)))
+            found = np.empty(len(key), np.int64)
+            found[origin] = ids_sorted
             if mask is None:
                 ids.write(start, found)
             elif mask.any():
