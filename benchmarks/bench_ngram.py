@@ -12,7 +12,8 @@ tinyshakespeare and nietzsche, one after the other, over and over, each round wi
 random (a different permutation each round). A plain repetition would add no new n-grams after the first round;
 with the permutations every round brings as many new ones as the first, more than a natural text of the same
 size would (whose count of distinct n-grams grows slower than its length), so the memory measured is a
-pessimistic one.
+pessimistic one. Its losses mean little: part of its validation split is in a permutation no training round
+used.
 """
 
 from __future__ import annotations
