@@ -200,3 +200,37 @@ def test_oracle_counts_the_model_errors_an_ngram_gets_right():
     assert result["share"] >= result["by_order"][3] > result["by_order"][1]
     with pytest.raises(UserError, match="validation targets"):
         ngram.oracle(dataset, always_zero[:-5], orders=3)
+
+
+def baseline_command(*argv):
+    """The draft `rnntui baseline` (not registered in rnntui.cli until phase 2), parsed as the CLI would."""
+    import argparse
+
+    from rnntui.commands import baseline
+
+    parser = argparse.ArgumentParser()
+    baseline.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["baseline", *argv])
+    return args.run(args)
+
+
+def test_baseline_command_prints_json_and_caches(small_text, capsys):
+    import json
+
+    assert baseline_command(str(small_text), "--order", "4", "--json") == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [o["order"] for o in result["orders"]] == [1, 2, 3, 4] and not result["cached"]
+    assert set(result["orders"][0]) >= {"order", "loss", "bpc", "size"}
+    assert baseline_command(str(small_text), "--order", "4") == 0
+    out = capsys.readouterr().out
+    assert "(cached)" in out and "Kneser-Ney" in out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--order", "0"], "from 1 to 20"), (["--order", "100"], "from 1 to 20"),
+    (["hello", "--corpus-option", "chars=6"], "too few for 8-grams"),
+])
+def test_baseline_command_bad_input_exits_2_with_one_line(argv, message, capsys):
+    assert baseline_command(*argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("rnntui: error: ") and message in err and err.count("\n") == 1

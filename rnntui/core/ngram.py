@@ -50,10 +50,12 @@ class NGramError(UserError):
     pass
 
 
-def check_order(order: Any, train_chars: int, val_chars: int) -> int:
-    """The order as an int, or an NGramError that says what to do."""
+def check_order(order: Any, train_chars: int | None = None, val_chars: int | None = None) -> int:
+    """The order as an int, or an NGramError that says what to do (the lengths are checked when given)."""
     if isinstance(order, bool) or not isinstance(order, int) or not 1 <= order <= MAX_ORDER:
         raise NGramError(f"n-gram order must be a whole number from 1 to {MAX_ORDER} (got {order}); try 8")
+    if train_chars is None or val_chars is None:
+        return order
     if train_chars <= order:
         raise NGramError(f"the training split has {train_chars} characters, too few for {order}-grams; "
                          "lower --order or use a longer text")
