@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -32,7 +33,15 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=100)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    os.environ.setdefault("RNNTUI_HOME", tempfile.mkdtemp(prefix="rnntui-bench-gt-"))
+    home = tempfile.mkdtemp(prefix="rnntui-bench-gt-")  # the run's files go here, removed at the end
+    os.environ["RNNTUI_HOME"] = home
+    try:
+        measure(args)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace) -> None:
 
     import torch
 
