@@ -45,6 +45,10 @@ class ChoGRU(nn.Module):
     def initial_state(self, batch, device=None):
         return (torch.zeros(batch, self.hidden_size, device=device),)
 
+    def recurrent_matrix(self):
+        """The weights on h_{t-1}: U_rz (blocks r, z) over U (n, applied to r * h)."""
+        return torch.cat([self.U_rz.weight, self.U.weight])
+
     def project_input(self, x):
         return self.W(x)
 

@@ -52,6 +52,9 @@ class DeltaRNN(nn.Module):
     def initial_state(self, batch, device=None):
         return (torch.zeros(batch, self.hidden_size, device=device),)
 
+    def recurrent_matrix(self):
+        return self.V.weight
+
     def project_input(self, x):
         wx = self.W(x)
         return torch.cat([wx, torch.sigmoid(wx + self.b_r)], dim=-1)

@@ -72,6 +72,10 @@ class PeepholeLSTM(nn.Module):
             state += (torch.zeros(batch, 3 * self.hidden_size, device=device),)
         return state
 
+    def recurrent_matrix(self):
+        """R, the weights on y_{t-1}, blocks in the order of ``blocks`` (peepholes and FGR's R_gates aside)."""
+        return self.R.weight
+
     def project_input(self, x):
         return self.W(x)
 

@@ -43,6 +43,13 @@ class IndRNN(nn.Module):
     def initial_state(self, batch, device=None):
         return (torch.zeros(batch, self.hidden_size, device=device),)
 
+    def recurrent_matrix(self):
+        """diag(u), clipped as in the step: its largest singular value is max |u|."""
+        u = self.u
+        if self.recurrent_max_abs is not None:
+            u = u.clamp(-self.recurrent_max_abs, self.recurrent_max_abs)
+        return torch.diag(u)
+
     def project_input(self, x):
         return self.W(x)
 

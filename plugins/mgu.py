@@ -39,6 +39,10 @@ class MGU(nn.Module):
     def initial_state(self, batch, device=None):
         return (torch.zeros(batch, self.hidden_size, device=device),)
 
+    def recurrent_matrix(self):
+        """The weights on h_{t-1}: U_f over U_h (applied to f * h)."""
+        return torch.cat([self.U_f.weight, self.U_h.weight])
+
     def project_input(self, x):
         return self.W(x)
 

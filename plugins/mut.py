@@ -63,6 +63,10 @@ class _MUT(nn.Module):
         h = self.update(self.Whh(r * h) + self.candidate_input(x_t), z, h)
         return h, (h,)
 
+    def recurrent_matrix(self):
+        """The weights on h_{t-1} (or tanh h_{t-1}, MUT3's z): Wh's blocks over Whh (applied to r * h)."""
+        return torch.cat([self.Wh.weight, self.Whh.weight])
+
     def bare(self, x):
         return self.P(x) if self.P is not None else x
 

@@ -37,6 +37,9 @@ class UGRNN(nn.Module):
     def initial_state(self, batch, device=None):
         return (torch.zeros(batch, self.hidden_size, device=device),)
 
+    def recurrent_matrix(self):
+        return self.Wh.weight
+
     def project_input(self, x):
         return self.Wx(x)
 

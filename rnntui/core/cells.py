@@ -78,6 +78,10 @@ class Cell(nn.Module):
     gates = None  # or a method (x_t: (B, projected input), state) -> {name: (B, hidden_size) tensor in [0, 1]}
     inspect_sequence = None  # or a method (x: (B, T, input_size), state) -> (h, states, gates) at every step
 
+    # Optional, for the largest singular value shown beside the gradients through time: a method () -> Tensor,
+    # the weights that multiply h_{t-1} in ``step`` (all gate blocks stacked, shape (blocks * hidden, hidden)).
+    recurrent_matrix = None
+
 
 def run_steps(cell: Cell, x: Tensor, state: State) -> tuple[Tensor, State]:
     """The generic sequence path: project all inputs at once, then loop the step over time.
@@ -113,6 +117,11 @@ class _TorchRNNCell(Cell):
 
     def _recurrent(self, h: Tensor) -> Tensor:
         return F.linear(h, self.fused.weight_hh_l0, self.fused.bias_hh_l0)
+
+    def recurrent_matrix(self) -> Tensor:
+        """PyTorch's weight_hh_l0, the gate blocks stacked: rnn W_hh (H x H); lstm (4H x H), blocks i, f, g, o;
+        gru (3H x H), blocks r, z, n."""
+        return self.fused.weight_hh_l0
 
 
 class RNN(_TorchRNNCell):

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rnntui import hookimpl
-from rnntui.corpora import synthetic
+from rnntui.corpora import probe_metrics, synthetic
 from rnntui.corpora.catalogue import add_command, catalogue, user_corpora
 from rnntui.corpora.corpus import Corpus
 from rnntui.corpora.sources import DirectorySource, FileSource
@@ -98,6 +98,7 @@ def _probe(name: str) -> Corpus:
         options=defaults,
         version=f"synthetic-{synthetic.VERSION}",
         licence="none (generated)",
+        metrics=probe_metrics.METRICS.get(name),
     )
 
 

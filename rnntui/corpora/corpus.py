@@ -27,6 +27,11 @@ class Corpus:
     measure: Callable[[], int | None] | None = None
     url: str | None = None  # for a downloadable corpus
     licence: str = ""
+    # Optional: the corpus's own measures of a model, reported at each evaluation (the eval event's "metrics").
+    # metrics(text, chars, logprobs) -> dict of JSON values: text is (the start of) the validation text, chars the
+    # vocabulary (column j of logprobs is chars[j]), logprobs[t] the model's log-probabilities for text[t + 1]
+    # given text[:t + 1], shape (len(text) - 1, len(chars)). See rnntui.corpora.probe_metrics for the probes'.
+    metrics: Callable[..., dict[str, Any]] | None = None
 
     def is_available(self) -> bool:
         """Whether the text can be read now, without a network."""

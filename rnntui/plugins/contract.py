@@ -19,7 +19,7 @@ from rnntui.corpora.corpus import Corpus
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 # The Corpus fields a plugin's own corpus object may have besides name, description, source and read.
-CORPUS_OPTIONAL_FIELDS = ("size", "offline", "options", "version", "licence", "url")
+CORPUS_OPTIONAL_FIELDS = ("size", "offline", "options", "version", "licence", "url", "metrics")
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
