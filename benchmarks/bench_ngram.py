@@ -1,4 +1,4 @@
-"""n-gram baselines (rnntui.core.ngram): time on tinyshakespeare, time and peak memory on a large text.
+"""n-gram baselines (rnntui.analysis.ngram): time on tinyshakespeare, time and peak memory on a large text.
 
     python benchmarks/bench_ngram.py                 # tinyshakespeare orders 1..8, then a 100 MB text
     python benchmarks/bench_ngram.py --size 20M      # a quicker large-text check
@@ -37,7 +37,7 @@ CHILD = """
 import json, sys, time
 t = time.perf_counter()
 from pathlib import Path
-from rnntui.core import ngram
+from rnntui.analysis import ngram
 from rnntui.corpora.textcache import load_dataset
 dataset = load_dataset(sys.argv[1], 0.1)
 loaded = time.perf_counter() - t

@@ -1,4 +1,4 @@
-"""n-gram baselines (rnntui.core.ngram): Kneser-Ney against known distributions, streaming, cache, oracle."""
+"""n-gram baselines (rnntui.analysis.ngram): Kneser-Ney against known distributions, streaming, cache, oracle."""
 
 import math
 from collections import Counter
@@ -6,7 +6,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from rnntui.core import ngram, ngram_counts
+from rnntui.analysis import ngram, ngram_counts
 from rnntui.core.data import Dataset, Vocab, make_dataset
 from rnntui.errors import UserError
 

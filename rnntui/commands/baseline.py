@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rnntui.core import ngram  # lazy: numpy and torch load only when the command runs
+    from rnntui.analysis import ngram  # lazy: numpy and torch load only when the command runs
     from rnntui.run import load_dataset  # lazy: likewise
 
     try:

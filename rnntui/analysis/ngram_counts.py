@@ -1,4 +1,4 @@
-"""Counting the n-grams of a long integer text, order by order, in bounded memory (for rnntui.core.ngram).
+"""Counting the n-grams of a long integer text, order by order, in bounded memory (for rnntui.analysis.ngram).
 
 Every k-gram of the training text gets a compact id. The 1-grams are numbered in symbol order; the k-gram ending
 at position i has the key ``id of the (k-1)-gram ending at i-1 * V + x[i]`` and is numbered by its rank among

@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 
 from rnntui.errors import UserError
-from rnntui.core import ngram_counts
-from rnntui.core.ngram_counts import MAX_POSITIONS, Level, NGramCounts
+from rnntui.analysis import ngram_counts
+from rnntui.analysis.ngram_counts import MAX_POSITIONS, Level, NGramCounts
 
 VARIANT = "interpolated modified Kneser-Ney (Chen & Goodman 1998), three discounts per order"
 VERSION = 1  # bump when results change, so cached ones are not reused
