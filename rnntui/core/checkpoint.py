@@ -13,14 +13,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
-from safetensors.torch import save as serialize
+from typing import TYPE_CHECKING, Any
 
 from rnntui.core.errors import UserError
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: generation reads checkpoints without it
+    import torch
 
 FORMAT = "rnntui-checkpoint"
 FORMAT_VERSION = 1
@@ -59,6 +57,12 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def serialize(tensors: dict[str, torch.Tensor]) -> bytes:
+    from safetensors.torch import save as to_bytes  # imports torch, hence here and not at the top
+
+    return to_bytes(tensors)
 
 
 def save(directory: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
@@ -110,8 +114,32 @@ def resolve(path: str | Path) -> Path:
     return path
 
 
+def best(path: str | Path) -> Path:
+    """The checkpoint ``best.json`` points at, from a run directory or one of its checkpoint files."""
+    path = Path(path)
+    run_dir = path if path.is_dir() else path.parent.parent
+    try:
+        pointer = json.loads((run_dir / "checkpoints" / "best.json").read_text())
+    except (OSError, ValueError):
+        raise CheckpointError(f"{run_dir} has no best checkpoint yet (none was validated); drop --best") from None
+    return run_dir / "checkpoints" / pointer["checkpoint"]
+
+
 def load(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read and verify a checkpoint -> (tensors on the CPU, metadata)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    tensor_path, meta = verify(path)
+    try:
+        tensors = load_file(tensor_path, device="cpu")
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{tensor_path} cannot be read ({e}); use an earlier checkpoint") from None
+    return tensors, meta
+
+
+def verify(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Find and check a checkpoint (format, version, checksum) -> (its tensor file, metadata). Needs no torch."""
     json_path = resolve(path)
     try:
         meta = json.loads(json_path.read_text())
@@ -129,11 +157,7 @@ def load(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         raise CheckpointError(f"{tensor_path} is missing; use an earlier checkpoint")
     if _sha256(tensor_path) != meta["tensors_sha256"]:
         raise CheckpointError(f"{tensor_path} is truncated or damaged (checksum mismatch); use an earlier checkpoint")
-    try:
-        tensors = load_file(tensor_path, device="cpu")
-    except (SafetensorError, OSError) as e:
-        raise CheckpointError(f"{tensor_path} cannot be read ({e}); use an earlier checkpoint") from None
-    return tensors, meta
+    return tensor_path, meta
 
 
 def prune(directory: Path, keep: int, protect: set[str]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,7 @@ from rnntui.core.train import ConfigError, TrainConfig, model_from_config, pick_
 def load_model(path: Path, best: bool = False, device: str = "cpu") -> tuple[CharModel, Vocab, dict[str, Any]]:
     """A run directory or checkpoint -> (model in eval mode, vocabulary, checkpoint metadata)."""
     if best:
-        run_dir = path if path.is_dir() else path.parent.parent
-        try:
-            pointer = json.loads((run_dir / "checkpoints" / "best.json").read_text())
-        except (OSError, ValueError):
-            raise CheckpointError(f"{run_dir} has no best checkpoint yet (none was validated); drop --best") from None
-        path = run_dir / "checkpoints" / pointer["checkpoint"]
+        path = checkpoint.best(path)
     tensors, meta = checkpoint.load(path)
     config = TrainConfig.from_json(meta["config"])
     vocab = Vocab(tuple(meta["vocab"]))
