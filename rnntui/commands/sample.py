@@ -88,8 +88,9 @@ def check_args(args: argparse.Namespace) -> tuple[list[float], list[str]]:
 
 def run(args: argparse.Namespace) -> int:
     # One BLAS thread: a step is a matrix-vector product, and on a busy machine threaded small products ran up to
-    # 10x slower (NOTES-generate.md). It must be set before numpy loads; a value the user set is kept.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    # 10x slower (NOTES-generate.md). It only works before numpy loads; a value the user set is kept.
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from rnntui.core.data import read_text_file
     from rnntui.core.decode import check_beam, open_stepper, prepare_prompt
 
