@@ -16,9 +16,9 @@ from rnntui.core.data import DataError, Streams, Vocab, make_dataset
 from rnntui.core.decode import BeamSearch, Sampling, StopText, parse_stops
 from rnntui.core.model import CharModel
 from rnntui.core.numpy_cells import NumpyStepper
-from rnntui.core.sampler import Sampler, log_softmax, parse_temperatures
+from rnntui.core.sampler import NotFiniteError, Sampler, log_softmax, parse_temperatures
 from rnntui.core.sampling import filter_logits
-from rnntui.core.torch_stepper import TorchStepper
+from rnntui.core.torch_stepper import TorchStepper, snapshot_stepper
 from rnntui.plugins import get_registry
 
 TEXT = "".join(
@@ -123,6 +123,21 @@ def test_numpy_logits_match_torch_for_every_builtin_shape(monkeypatch):
             ids = np.array(ids, dtype=np.int64)
             np.testing.assert_allclose(fast.feed(ids), ref.feed(ids), atol=2e-6)
         monkeypatch.undo()
+
+
+def test_a_snapshot_of_a_live_model_keeps_generating_what_the_weights_said_when_it_was_taken():
+    for cell, options in (("gru", {}), ("rnn", {"nonlinearity": "relu"}), ("mgu", {})):
+        model, vocab = train_briefly(cell, options, steps=10)
+        before = texts(TorchStepper(model, reference=True), vocab, [1.0], [5])[0]
+        snapshot = snapshot_stepper(model)
+        assert isinstance(snapshot, NumpyStepper) == (cell in numpy_cells.BUILTIN_CELLS)
+        assert texts(snapshot, vocab, [1.0], [5])[0] == before
+        if isinstance(snapshot, NumpyStepper):
+            with torch.no_grad():  # training moves on; the snapshot does not
+                for p in model.parameters():
+                    p.mul_(0.5)
+            assert texts(snapshot, vocab, [1.0], [5])[0] == before
+            assert texts(TorchStepper(model, reference=True), vocab, [1.0], [5])[0] != before
 
 
 def test_beam_of_one_is_greedy(trained):
@@ -234,6 +249,20 @@ def test_sampler_streams_are_independent_of_their_neighbours():
         ids = mixed(logits)
         assert ids[0] == 0  # greedy
         assert ids[2] == alone(LOGITS)[0]
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_a_diverged_model_is_reported_not_sampled(batch):
+    for bad in (np.nan, np.inf, -np.inf):
+        logits = np.repeat(LOGITS, batch, axis=0)
+        logits[-1, :] = bad  # a whole row of -inf is as useless as a NaN
+        if bad != -np.inf:
+            logits[-1, 1:] = 0.0
+        with pytest.raises(NotFiniteError, match="diverged"):
+            Sampler(5, [1.0] * batch, list(range(batch)))(logits)
+    logits = np.repeat(LOGITS, batch, axis=0)
+    logits[:, 0] = -np.inf  # a symbol the model rules out is fine
+    assert Sampler(5, [1.0] * batch, list(range(batch)))(logits).min() > 0
 
 
 @pytest.mark.parametrize("text,match", [("", "at least one"), (",", "at least one"), ("0.5,abc", "numbers"),

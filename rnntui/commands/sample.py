@@ -45,6 +45,8 @@ def add_parser(sub) -> None:
                    help="drop prompt characters the model never saw (default: refuse the prompt)")
     p.add_argument("--best", action="store_true", help="use the run's best checkpoint rather than its latest")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, mps or auto")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (plugin cells; default 1: at batch 1 more threads only contend)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile a plugin cell's step (first run compiles for a while, later runs read the "
                    "cache); faster for cells with many small operations")
@@ -59,6 +61,8 @@ def check_args(args: argparse.Namespace) -> tuple[list[float], list[str]]:
 
     if args.length < 0:
         raise DataError("--length must be 0 (unbounded) or more")
+    if args.threads < 1:
+        raise DataError(f"--threads must be at least 1 (got {args.threads})")
     if args.num_samples < 1:
         raise DataError(f"--num-samples must be at least 1 (got {args.num_samples})")
     stops = parse_stops(args.stop)
@@ -93,11 +97,16 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from rnntui.core.data import read_text_file
     from rnntui.core.decode import check_beam, open_stepper, prepare_prompt
+    from rnntui.core.numpy_cells import NumpyStepper
 
     temperatures, stops = check_args(args)
     prime = read_text_file(args.prime_file) if args.prime_file else args.prime
     stepper, vocab, meta = open_stepper(Path(args.checkpoint), best=args.best, device=args.device,
                                         compile=args.compile)
+    if not isinstance(stepper, NumpyStepper):  # the torch path: plugin cells, other devices
+        import torch
+
+        torch.set_num_threads(args.threads)
     prime, dropped = prepare_prompt(vocab, prime, skip_unknown=args.skip_unknown)
     if dropped:
         print(f"rnntui: warning: dropped characters the model never saw: {''.join(dropped)!r}", file=sys.stderr)

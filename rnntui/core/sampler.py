@@ -16,8 +16,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from rnntui.core.errors import UserError
+
 GREEDY_BELOW = 1e-3  # temperatures this close to 0 take the argmax: the limit of the distribution, without overflow
 DRAW_BLOCK = 256  # uniform numbers drawn per generator call; a block gives the same sequence as single draws
+
+
+class NotFiniteError(UserError):
+    """The model's output is NaN or infinite: its weights diverged."""
+
+    def __init__(self) -> None:
+        super().__init__("the model's output is not finite (NaN or inf): its weights diverged; use an earlier "
+                         "checkpoint (rnntui sample --best) or train again with a lower learning rate")
 
 
 def check_options(temperatures: Sequence[float], top_k: int | None = None, top_p: float | None = None) -> None:
@@ -92,6 +102,8 @@ class Sampler:
         shifted -= shifted.max(axis=1, keepdims=True)  # log p + a constant; the largest is exactly 0
         np.exp(shifted, out=w)
         log_total = np.log(w.sum(axis=1))
+        if np.isnan(log_total).any():  # a NaN or an infinity anywhere in a row makes its total NaN
+            raise NotFiniteError()
         np.multiply(shifted, self.inv_temperature, out=w)
         np.exp(w, out=w)  # p ** (1 / T), up to a constant per row
         if self.top_k is not None:  # keep the k likeliest (ties at the k-th kept), as filter_logits does
@@ -118,6 +130,8 @@ class Sampler:
         shifted -= shifted.max()
         np.exp(shifted, out=w)
         log_total = np.log(w.sum())  # np.log, as log_softmax uses: math.log may differ in the last bit
+        if log_total != log_total:
+            raise NotFiniteError()
         if self.greedy[0]:
             i = int(shifted.argmax())
         else:

@@ -97,3 +97,16 @@ class TorchStepper:
 
 def _numpy(logits: Tensor) -> np.ndarray:
     return logits.float().cpu().numpy()
+
+
+def snapshot_stepper(model: CharModel):
+    """The fastest stepper for a live model (the trainer's, the app's): for built-in cells on the CPU, a
+    NumpyStepper on a copy of the weights, so generation can run beside training (another thread or process)
+    without touching the model; otherwise a TorchStepper on the model itself."""
+    from rnntui.core.numpy_cells import NumpyStepper
+
+    first = model.cells[0]
+    if model.head.weight.device.type == "cpu" and all(type(c) in (RNN, LSTM, GRU) for c in model.cells):
+        weights = {k: v.detach().float().cpu().numpy().copy() for k, v in model.state_dict().items()}
+        return NumpyStepper(weights, first.name, first.options)
+    return TorchStepper(model)
