@@ -260,6 +260,8 @@ def test_a_diverged_model_is_reported_not_sampled(batch):
             logits[-1, 1:] = 0.0
         with pytest.raises(NotFiniteError, match="diverged"):
             Sampler(5, [1.0] * batch, list(range(batch)))(logits)
+        with pytest.raises(NotFiniteError):
+            log_softmax(logits, np.empty((batch, 5)), np.empty((batch, 5)))
     logits = np.repeat(LOGITS, batch, axis=0)
     logits[:, 0] = -np.inf  # a symbol the model rules out is fine
     assert Sampler(5, [1.0] * batch, list(range(batch)))(logits).min() > 0

@@ -49,7 +49,10 @@ def log_softmax(logits: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.
     The sampler's reported log-probabilities are computed the same way, so greedy decoding and a beam of one sum
     exactly the same numbers."""
     np.copyto(out, logits)
-    out -= out.max(axis=1, keepdims=True)
+    largest = out.max(axis=1, keepdims=True)
+    if not np.isfinite(largest).all():
+        raise NotFiniteError()
+    out -= largest
     np.exp(out, out=scratch)
     out -= np.log(scratch.sum(axis=1, keepdims=True))
     return out
@@ -99,11 +102,12 @@ class Sampler:
             return self._one(logits[0], float(u[0]))
         shifted, w = self.shifted, self.weights
         np.copyto(shifted, logits)
-        shifted -= shifted.max(axis=1, keepdims=True)  # log p + a constant; the largest is exactly 0
+        largest = shifted.max(axis=1, keepdims=True)
+        if not np.isfinite(largest).all():  # a NaN, a +inf, or a row of -inf
+            raise NotFiniteError()
+        shifted -= largest  # log p + a constant; the largest is exactly 0
         np.exp(shifted, out=w)
         log_total = np.log(w.sum(axis=1))
-        if np.isnan(log_total).any():  # a NaN or an infinity anywhere in a row makes its total NaN
-            raise NotFiniteError()
         np.multiply(shifted, self.inv_temperature, out=w)
         np.exp(w, out=w)  # p ** (1 / T), up to a constant per row
         if self.top_k is not None:  # keep the k likeliest (ties at the k-th kept), as filter_logits does
@@ -127,11 +131,12 @@ class Sampler:
         """The same draw for a single stream without top-k/top-p, in fewer (1-D) operations."""
         shifted, w = self.shifted[0], self.weights[0]
         np.copyto(shifted, logits)
-        shifted -= shifted.max()
+        largest = shifted.max()
+        if not math.isfinite(largest):
+            raise NotFiniteError()
+        shifted -= largest
         np.exp(shifted, out=w)
         log_total = np.log(w.sum())  # np.log, as log_softmax uses: math.log may differ in the last bit
-        if log_total != log_total:
-            raise NotFiniteError()
         if self.greedy[0]:
             i = int(shifted.argmax())
         else:
