@@ -1,6 +1,6 @@
 """Headless generation speed: rnntui's paths against a bare PyTorch loop, same weights, one process.
 
-    python benchmarks/bench_generate.py [--chars 2000] [--rounds 5] [--ttfc-runs 5] [--compile]
+    python benchmarks/bench_generate.py [--chars 1000] [--rounds 3] [--ttfc-runs 5] [--compile]
 
 Models: 2 x 256 GRU and LSTM (embedding 256, tinyshakespeare's 65 symbols), random weights saved as rnntui
 checkpoints, and the gallery's MGU (a plugin cell) for contrast. Per cell, characters per second at batch 1
@@ -141,8 +141,8 @@ def first_character(run: Path, runs: int) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--chars", type=int, default=2000, help="characters per measurement")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--chars", type=int, default=1000, help="characters per measurement")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--ttfc-runs", type=int, default=5)
     ap.add_argument("--cells", default="gru,lstm,mgu")
     ap.add_argument("--compile", action="store_true", help="also the plugin cell's step under torch.compile")

@@ -83,9 +83,8 @@ def check_args(args: argparse.Namespace) -> tuple[list[float], list[str]]:
             raise DataError("--length-norm ranks beam search results; use it with --beam")
         temperatures = parse_temperatures(args.temperature if args.temperature is not None else "0.8")
         check_options(temperatures, args.top_k, args.top_p)
-    streams = args.beam or len(temperatures) * args.num_samples
-    if args.length == 0 and streams > 1:
-        raise DataError("--length 0 (until Ctrl-C) works with one stream; give a --length for several "
+    if args.length == 0 and (args.beam is not None or len(temperatures) * args.num_samples > 1):
+        raise DataError("--length 0 (until Ctrl-C) works with one sampled stream; give a --length for several "
                         "temperatures, --num-samples or --beam")
     return temperatures, stops
 

@@ -174,6 +174,8 @@ class BeamSearch:
         return c.logprob / max(c.n_chars, 1) ** self.alpha
 
     def run(self, length: int) -> Iterator[str]:
+        if length < 1:
+            raise DataError(f"beam search needs a --length of at least 1 (got {length})")
         V, width, chars = len(self.vocab), self.width, self.vocab.chars
         hold = max((len(s) for s in self.stops), default=1) - 1  # characters a later stop text may still take back
         logits = start_logits(self.stepper, self.vocab, self.prime)
@@ -185,17 +187,18 @@ class BeamSearch:
         for t in range(length):
             n = len(scores)
             candidates = (scores[:, None] + log_softmax(logits, logp[:n], scratch[:n])).ravel()
-            rows, symbols, kept = [], [], []
+            survivors = []  # (beam it extends, symbol, score), best first
             for rank, flat in enumerate(np.argsort(-candidates, kind="stable")):
-                if len(rows) == width:
+                if len(survivors) == width:
                     break
                 row, symbol = divmod(int(flat), V)
                 stop = self._stop_after(history[row, :t], symbol, t)
                 if stop is None:
-                    rows.append(row), symbols.append(symbol), kept.append(candidates[flat])
+                    survivors.append((row, symbol, candidates[flat]))
                 elif rank < width:
                     text = self._text(history[row, :t]) + chars[symbol]
                     finished.append(Continuation(float(candidates[flat]), t + 1, stop, text[: len(text) - len(stop)]))
+            rows, symbols, kept = (list(column) for column in zip(*survivors)) if survivors else ([], [], [])
             if rows:
                 history[: len(rows), :t] = history[rows, :t]
                 history[: len(rows), t] = symbols
