@@ -48,8 +48,8 @@ def add_parser(sub) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (plugin cells; default 1: at batch 1 more threads only contend)")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile a plugin cell's step (first run compiles for a while, later runs read the "
-                   "cache); faster for cells with many small operations")
+                   help="torch.compile a plugin cell's step (the first run compiles for a while, later runs "
+                   "read the cache); a small gain at best, see NOTES; the built-in cells always run in numpy")
     p.set_defaults(run=run)
 
 

@@ -255,7 +255,7 @@ def open_stepper(path: Path, best: bool = False, device: str = "cpu", compile: b
         path = checkpoint.best(path)
     tensor_path, meta = checkpoint.verify(path)
     config = meta.get("config", {})
-    if config.get("cell") in BUILTIN_CELLS and device == "cpu" and not compile:
+    if config.get("cell") in BUILTIN_CELLS and device == "cpu":  # compile is for plugin cells
         stepper = NumpyStepper(load_weights(tensor_path), config["cell"], config.get("cell_options"))
         return stepper, Vocab(tuple(meta["vocab"])), meta
     from rnntui.core.inference import load_model
