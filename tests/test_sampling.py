@@ -8,7 +8,8 @@ import torch
 from rnntui.core.cells import LSTM
 from rnntui.core.data import DataError, Vocab
 from rnntui.core.model import CharModel
-from rnntui.core.sampling import filter_logits, generate, prepare_prime
+from rnntui.core.decode import prepare_prompt as prepare_prime
+from rnntui.core.sampling import filter_logits, generate
 
 LOGITS = torch.tensor([[2.0, 1.0, 0.5, 0.0, -1.0]])
 

@@ -19,8 +19,8 @@ from safetensors.torch import load_file
 from safetensors.torch import save as serialize
 from torch import nn
 
-from rnntui.core.runs import FORMAT, FORMAT_VERSION, CheckpointError, read_meta, resolve, run_dir_of
-from rnntui.util.files import atomic_write, sha256_file, write_json
+from rnntui.core.runs import FORMAT, FORMAT_VERSION, CheckpointError, resolve, run_dir_of, verify_checkpoint
+from rnntui.util.files import atomic_write, write_json
 
 
 @dataclass
@@ -55,18 +55,12 @@ def save(directory: Path, step: int, tensors: dict[str, torch.Tensor], meta: dic
 
 def load(path: str | Path) -> Saved:
     """Read and verify a checkpoint (a run directory means its newest)."""
-    json_path = resolve(path)
-    meta = read_meta(json_path)
-    tensor_path = json_path.parent / meta["tensors"]
-    if not tensor_path.exists():
-        raise CheckpointError(f"{tensor_path} is missing; use an earlier checkpoint")
-    if sha256_file(tensor_path) != meta["tensors_sha256"]:
-        raise CheckpointError(f"{tensor_path} is truncated or damaged (checksum mismatch); use an earlier checkpoint")
+    tensor_path, meta = verify_checkpoint(path)
     try:
         tensors = load_file(tensor_path, device="cpu")
     except (SafetensorError, OSError) as e:
         raise CheckpointError(f"{tensor_path} cannot be read ({e}); use an earlier checkpoint") from None
-    return Saved(json_path, tensors, meta)
+    return Saved(resolve(path), tensors, meta)
 
 
 def load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], what: Path | str) -> None:

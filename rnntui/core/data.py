@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
 
 from rnntui.core.config import check_val_fraction
 from rnntui.errors import DataError
+
+if TYPE_CHECKING:
+    import torch
 
 # The vocabulary policy. Up to MAX_VOCAB distinct characters are kept, ids stored as uint8 (<= 256 symbols) or
 # uint16. A text with more distinct characters keeps its MAX_VOCAB - 1 most frequent ones (ties: lower code point
@@ -219,6 +223,8 @@ class Streams:
 
     def batch(self, index: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """Batch number ``index`` (counting across epochs) -> (inputs, targets, reset_state)."""
+        import torch  # here, not at the top: sampling reads the vocabulary without paying for torch
+
         j = index % self.per_epoch
         window = torch.from_numpy(self.data[self._offsets + j * self.seq_len].astype(np.int64))
         return window[:, :-1], window[:, 1:], j == 0
@@ -228,6 +234,8 @@ def eval_chunks(data: np.ndarray, n_streams: int = 64, seq_len: int = 256):
     """Every symbol of ``data`` (after the first) as a target exactly once: yields (inputs, targets, reset) chunks,
     as n_streams carried streams and then one stream for the remainder. Only the current window is copied out of
     ``data``, so a memory-mapped split is never loaded whole."""
+    import torch
+
     n = len(data) - 1
     if n < 1:
         return

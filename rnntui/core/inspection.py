@@ -20,7 +20,7 @@ import torch
 
 from rnntui.core.data import DataError, Vocab
 from rnntui.core.model import CharModel
-from rnntui.core.sampling import prepare_prime
+from rnntui.core.decode import prepare_prompt
 
 TOP = 5  # guesses kept per character
 SEQ_LEN = 256  # characters per forward pass when scoring (the state is carried between them)
@@ -44,7 +44,7 @@ def encode(vocab: Vocab, text: str, skip_unknown: bool = False, what: str = "the
     or drop them). Returns the text as it will be read and its ids."""
     if not text:
         raise DataError(f"{what} is empty; give some text to read")
-    text, _ = prepare_prime(vocab, text, skip_unknown, what)
+    text, _ = prepare_prompt(vocab, text, skip_unknown, what)
     if not text:
         raise DataError(f"{what} has no character the model knows")
     return text, vocab.encode(text)

@@ -18,7 +18,7 @@ from typing import Any
 
 from rnntui import events
 from rnntui.errors import UserError
-from rnntui.util.files import read_json
+from rnntui.util.files import read_json, sha256_file
 from rnntui.util.paths import runs_dir
 
 FORMAT = "rnntui-checkpoint"
@@ -97,6 +97,19 @@ def read_meta(json_path: Path) -> dict[str, Any]:
             f"{FORMAT_VERSION}; use the rnntui version that wrote it"
         )
     return meta
+
+
+def verify_checkpoint(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """Find and check a checkpoint (format, version, the tensor file's sha256) -> (its tensor file, its JSON).
+    Needs no torch: generation with the built-in cells reads the tensors with numpy."""
+    json_path = resolve(path)
+    meta = read_meta(json_path)
+    tensor_path = json_path.parent / meta["tensors"]
+    if not tensor_path.exists():
+        raise CheckpointError(f"{tensor_path} is missing; use an earlier checkpoint")
+    if sha256_file(tensor_path) != meta["tensors_sha256"]:
+        raise CheckpointError(f"{tensor_path} is truncated or damaged (checksum mismatch); use an earlier checkpoint")
+    return tensor_path, meta
 
 
 def latest_meta(run_dir: Path) -> dict[str, Any] | None:

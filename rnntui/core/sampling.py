@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator
 
 import torch
 from torch import Tensor
 
-from rnntui.core.data import DataError, Vocab
+from rnntui.core.data import Vocab
 from rnntui.core.model import CharModel
-
-GREEDY_BELOW = 1e-3  # temperatures this close to 0 take the argmax: the limit of the distribution, without overflow
+from rnntui.core.sampler import GREEDY_BELOW, check_options
 
 
 def check_sampling(temperature: float, top_k: int | None, top_p: float | None) -> None:
-    if not math.isfinite(temperature) or temperature <= 0:
-        raise DataError(f"temperature must be a positive number (got {temperature}); use e.g. 0.8, or 0.001 for argmax")
-    if top_k is not None and top_k < 1:
-        raise DataError(f"top-k must be at least 1 (got {top_k})")
-    if top_p is not None and not (0 < top_p <= 1):
-        raise DataError(f"top-p must be in (0, 1] (got {top_p})")
+    check_options([temperature], top_k, top_p)
 
 
 def filter_logits(logits: Tensor, temperature: float, top_k: int | None = None, top_p: float | None = None) -> Tensor:
@@ -39,18 +32,6 @@ def filter_logits(logits: Tensor, temperature: float, top_k: int | None = None, 
     return logits
 
 
-def prepare_prime(vocab: Vocab, prime: str, skip_unknown: bool = False, what: str = "the prompt"
-                  ) -> tuple[str, list[str]]:
-    """Apply the unknown-character policy: an error naming them, or (skip_unknown) drop them and report which."""
-    unknown = vocab.unknown(prime)
-    if unknown and not skip_unknown:
-        raise DataError(
-            f"{what} has characters the model never saw: {''.join(unknown)!r}; "
-            "remove them or pass --skip-unknown to drop them"
-        )
-    return "".join(c for c in prime if c not in set(unknown)), unknown
-
-
 @torch.no_grad()
 def generate(
     model: CharModel,
@@ -64,7 +45,7 @@ def generate(
 ) -> Iterator[str]:
     """Yield characters one at a time (``length=None``: forever). Memory stays constant: only the state is kept.
 
-    The prime must hold only known characters (see ``prepare_prime``); an empty prime starts after a newline
+    The prime must hold only known characters (see ``rnntui.core.decode.prepare_prompt``); an empty prime starts after a newline
     (or a random symbol if the corpus has none).
     """
     check_sampling(temperature, top_k, top_p)

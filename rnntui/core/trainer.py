@@ -26,7 +26,8 @@ from rnntui.core.config import TrainConfig, budget_progress, budget_spent, learn
 from rnntui.core.data import Dataset, Streams, eval_chunks
 from rnntui.core.device import autocast_dtype, pick_device
 from rnntui.core.model import CharModel, detach
-from rnntui.core.sampling import check_sampling, generate, prepare_prime
+from rnntui.core.decode import prepare_prompt
+from rnntui.core.sampling import check_sampling, generate
 from rnntui.util.files import write_json
 from rnntui.util.units import bits
 
@@ -316,7 +317,7 @@ class Trainer:
 
     def prepare_prompt(self, prompt: str, skip_unknown: bool = True) -> tuple[str, list[str]]:
         """The prompt with the characters the model never saw dropped (or refused), and those characters."""
-        return prepare_prime(self.vocab, prompt, skip_unknown=skip_unknown)
+        return prepare_prompt(self.vocab, prompt, skip_unknown=skip_unknown)
 
     def generate(self, prompt: str = "", length: int | None = 200, temperature: float = 0.8,
                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None) -> Iterator[str]:
