@@ -240,10 +240,12 @@ class LossPane(Vertical):
             draw(h.train, "smooth", colors["smooth"], "train")
         if len(h.val):
             if len(h.val) > 1:
-                draw(h.val, "value", colors["val"], "val", in_range=False)
-            vx, vy = h.val.means(axis, "value")
+                draw(h.val, "value", colors["val"], "val")
+            # a dot per evaluation, or per column's lowest and highest once there are more than the pane shows
+            vx, vy = h.val.points_for(axis, "value", width)
             plot.scatter(vx, self._transform(vy), marker="●", marker_style=colors["val"])
-            shown.append(self._transform(h.val.extremes("value")))
+            if len(h.val) == 1:
+                shown.append(self._transform(vy))
         x_room = lambda: plot.size.width - plot.margin_left  # noqa: E731
         plot.set_x_formatter(FittedAxisFormatter(DurationFormatter(), x_room, compact=False) if axis == "time"
                              else FittedAxisFormatter(NumericAxisFormatter(), x_room))
