@@ -7,8 +7,11 @@ through the path the engine's events take (the app's pump timer polls an engine,
 The app runs headless under Textual's Pilot at 120x36, as in benchmarks/bench_app.py, with its own timers: the
 pump every 50 ms, the plot and status redrawn 4 times a second. In place of a run's process, a synthetic engine
 answers each poll with the next ``--per-poll`` events of a made-up run: a Step every step (a loss falling from
-4.2 towards 1.4 with noise), a GradFlow every 10 steps, an Eval every 250 and a 200-character Sample every 250
-(the default preset's rhythm). Its other methods do nothing, so the app's own code is all that is measured.
+4.2 towards 1.4 with noise), a GradFlow every 10 steps and an Eval every 250 (the default preset's rhythm), and a
+200-character Sample every ``--sample-every`` steps (default 2,500: 400 samples, twice what the samples pane keeps;
+a real run samples every 250 steps, about once a minute, but here a million steps pass in minutes, and a sample
+every 250 steps would mount 160 sample widgets a second). Its other methods do nothing, so the app's own code is
+all that is measured.
 
 Reported: the process's resident memory (VmRSS) after mounting, after the first 5 % of the steps, and at the end
 (goals: under 50 MB of growth after a million steps), the loss history's own arrays, and the key-press latency
@@ -47,8 +50,9 @@ def rss_mb() -> float:
 class SyntheticRun:
     """Answers the app's engine calls; ``poll`` hands out the next events of a made-up run."""
 
-    def __init__(self, run_dir: str, steps: int, per_poll: int):
+    def __init__(self, run_dir: str, steps: int, per_poll: int, sample_every: int = 2500):
         self.run_dir = run_dir
+        self.sample_every = sample_every
         self.total = steps
         self.per_poll = per_poll
         self.step = 0
@@ -73,10 +77,10 @@ class SyntheticRun:
             if s % 10 == 0:
                 found.append(events.GradFlow(s, {"embedding": 0.1, "layer 1": 0.5, "layer 2": 0.7, "head": 1.2}))
             if s % 250 == 0:
-                val = loss + 0.05
-                found.append(events.Eval(s, val, events.bits(val), val, elapsed))
+                found.append(events.Eval(s, loss + 0.05, events.bits(loss + 0.05), loss + 0.05, elapsed))
+            if s % self.sample_every == 0:
                 found.append(events.Sample(s, f"step {s} " + "the quick brown fox jumps over the lazy dog " * 4,
-                                           elapsed, val, 0.8))
+                                           elapsed, loss + 0.05, 0.8))
         return found
 
     def close(self, checkpoint: bool = False, timeout: float = 10.0) -> None:
@@ -97,7 +101,8 @@ async def measure(args) -> None:
     from rnntui.tui.app import RnnApp
 
     app = RnnApp()
-    run = SyntheticRun(tempfile.mkdtemp(prefix="rnntui-synthetic-run-"), args.steps, args.per_poll)
+    run = SyntheticRun(tempfile.mkdtemp(prefix="rnntui-synthetic-run-"), args.steps, args.per_poll,
+                       args.sample_every)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause(0.5)
         gc.collect()
@@ -120,7 +125,8 @@ async def measure(args) -> None:
         print(f"RSS after {run.step:,} steps: {end:.1f} MB ({fed:.0f} s in, {run.step / fed:,.0f} steps/s fed)")
         print(f"growth: {end - start:+.1f} MB from mounting (goal < 50 MB), {end - early:+.1f} MB from 5 % "
               f"({(end - early) / early * 100:+.1f} %)")
-        print(f"loss history: {history_bytes(app.history) / 1e6:.2f} MB of arrays, steps seen {app.steps_seen:,}")
+        print(f"loss history: {history_bytes(app.history) / 1e6:.2f} MB of arrays, steps seen {app.steps_seen:,}; "
+              f"samples {app.samples_pane.count:,}, {len(app.samples_pane.children) - 1} of them mounted")
         if args.keys:
             typed, toggled = await key_latency(app, pilot, args.keys)
             for what, found in (("typing in the prompt", typed), ("toggling b/l/t", toggled),
@@ -180,11 +186,15 @@ async def key_latency(app, pilot, keys: int) -> tuple[list[float], list[float]]:
     await pilot.press("escape")
     pane = app.loss_pane
     toggles = [("b", lambda: pane.bits), ("l", lambda: pane.log_y), ("t", lambda: pane.x_axis == "time")]
+    by_key: dict[str, list[float]] = {}
     for i in range(keys - keys // 2):
         key, state = toggles[i % 3]
         before = state()
         await press(key, lambda s=state, b=before: s() != b)
+        by_key.setdefault(key, []).append(latencies[-1])
     app._display = display
+    for key, found in by_key.items():
+        print(f"  `{key}` ({len(found)} presses): {summary(found)}")
     return typed, latencies
 
 
@@ -192,10 +202,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--steps", type=int, default=1_000_000)
     p.add_argument("--per-poll", type=int, default=2000, help="events of the synthetic run per poll (50 ms)")
+    p.add_argument("--sample-every", type=int, default=2500, help="steps between synthetic samples")
+    p.add_argument("--samples-shown", type=int, default=None,
+                   help="samples the samples pane keeps mounted (default: the app's own, MAX_SHOWN), to see its share")
     p.add_argument("--keys", type=int, default=100, help="key presses for the latency measurement (0: skip)")
     args = p.parse_args()
     os.environ.setdefault("RNNTUI_HOME", tempfile.mkdtemp(prefix="rnntui-bench-memory-"))
     os.environ.setdefault("RNNTUI_LOAD_PLUGINS", "")
+    if args.samples_shown is not None:
+        from rnntui.tui.widgets import samples
+
+        samples.MAX_SHOWN = args.samples_shown
     asyncio.run(measure(args))
 
 
