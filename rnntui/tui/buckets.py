@@ -17,7 +17,7 @@ import numpy as np
 CAPACITY = 4096  # buckets per curve (even): a few per column of the widest plot, ~0.5 MB for two channels
 
 COUNT, STEP0, STEP1, TIME0, TIME1 = range(5)
-FIRST, LAST, LO, HI, SUM = range(5)  # per channel, from the channel's first column on
+FIRST, LAST, LO, HI, SUM = range(5)  # offsets within each channel's five columns
 PER_CHANNEL = 5
 
 
