@@ -1,5 +1,5 @@
-"""The data behind the loss pane and the runs screen: loss curves as growing arrays, TensorBoard-style smoothing,
-downsampling to the pane's width, a y range that ignores the first outliers, and reading a past run's logs.
+"""The data behind the loss pane and the runs screen: loss curves at a fixed resolution, TensorBoard-style
+smoothing, a y range that ignores the first outliers, and reading a past run's logs.
 
 Plain numpy; nothing here draws (the widgets in rnntui.tui.widgets do).
 """
@@ -14,121 +14,77 @@ from pathlib import Path
 import numpy as np
 
 from rnntui import events
+from rnntui.tui.buckets import CAPACITY, COUNT, FIRST, LAST, PER_CHANNEL, SUM, Buckets
 
-MAX_POINTS = 200_000  # per curve; past this every other point is dropped (and the stride doubles)
 DEFAULT_SMOOTHING = 0.6  # TensorBoard's default
 
 
-class Buffer:
-    """A growing float64 array with amortised O(1) append."""
-
-    def __init__(self, capacity: int = 1024):
-        self._data = np.empty(capacity)
-        self.n = 0
-
-    def append(self, value: float) -> None:
-        if self.n == len(self._data):
-            self._data = np.resize(self._data, 2 * len(self._data))
-        self._data[self.n] = value
-        self.n += 1
-
-    def view(self) -> np.ndarray:
-        return self._data[: self.n]
-
-    def replace(self, values: np.ndarray) -> None:
-        self._data = np.array(values, dtype=float, copy=True)
-        if len(self._data) == 0:
-            self._data = np.empty(1024)
-        self.n = len(values)
-
-    def __len__(self) -> int:
-        return self.n
-
-
-def smooth(values: np.ndarray, weight: float) -> np.ndarray:
+class Ema:
     """TensorBoard's exponential moving average with bias correction: ``last = w*last + (1-w)*y``, shown as
     ``last / (1 - w**n)``. Non-finite points pass through and do not count; a constant series is unchanged."""
-    ema = Ema(weight)
-    return np.array([ema.add(v) for v in values], dtype=float)
 
-
-class Ema:
     def __init__(self, weight: float):
         self.weight = min(max(weight, 0.0), 0.999)
         self.last = 0.0
         self.n = 0
 
-    def add(self, y: float) -> float:
+    def add(self, y: float, times: int = 1) -> float:
+        """Add ``y`` (``times`` times in a row) and return the smoothed value after it."""
         if not math.isfinite(y):
             return y
         w = self.weight
-        self.last = self.last * w + (1 - w) * y
-        self.n += 1
+        kept = w**times
+        self.last = self.last * kept + (1 - kept) * y
+        self.n += times
         return self.last / (1 - w**self.n) if w > 0 else self.last
 
 
-class Curve:
-    """(step, elapsed seconds, value) points of one series."""
-
-    def __init__(self):
-        self.steps = Buffer()
-        self.times = Buffer()
-        self.values = Buffer()
-
-    def add(self, step: float, time: float, value: float) -> None:
-        self.steps.append(step)
-        self.times.append(time)
-        self.values.append(value)
-
-    def __len__(self) -> int:
-        return len(self.values)
-
-    def x(self, axis: str) -> np.ndarray:
-        return self.times.view() if axis == "time" else self.steps.view()
-
-    def thin(self) -> None:
-        for buf in (self.steps, self.times, self.values):
-            buf.replace(buf.view()[::2])
-
-
 class LossHistory:
-    """The train loss (raw and smoothed) and validation loss of one run."""
+    """The train loss (raw and smoothed) and validation loss of one run, each at a fixed resolution
+    (rnntui.tui.buckets), so a run of a million steps takes the memory of one of a few thousand."""
 
-    def __init__(self, smoothing: float = DEFAULT_SMOOTHING):
-        self.train = Curve()
-        self.smoothed = Buffer()
-        self.val = Curve()
+    def __init__(self, smoothing: float = DEFAULT_SMOOTHING, capacity: int = CAPACITY):
+        self.train = Buckets(("raw", "smooth"), capacity)
+        self.val = Buckets(("value",), capacity)
         self._ema = Ema(smoothing)
         self.smoothing = self._ema.weight
         self.version = 0  # bumped on every change, so a view redraws only when needed
 
     def add_step(self, step: int, elapsed: float, loss: float) -> None:
-        if len(self.train) and step <= self.train.steps.view()[-1]:  # a resumed run repeats steps: keep the newer
-            keep = int(np.searchsorted(self.train.steps.view(), step))
-            for buf in (self.train.steps, self.train.times, self.train.values):
-                buf.n = keep
+        if self.train.points and step <= self.train.last_step:  # a resumed run repeats steps: keep the newer
+            self.train.truncate(step)
             self.set_smoothing(self.smoothing)
-        self.train.add(step, elapsed, loss)
-        self.smoothed.append(self._ema.add(loss))
-        if len(self.train) > MAX_POINTS:
-            self.train.thin()
-            self.smoothed.replace(self.smoothed.view()[::2])
+        self.train.add(step, elapsed, loss, self._ema.add(loss))
         self.version += 1
 
     def add_eval(self, step: int, elapsed: float, val_loss: float) -> None:
+        if self.val.points and step <= self.val.last_step:
+            self.val.truncate(step)
         self.val.add(step, elapsed, val_loss)
         self.version += 1
 
     def set_smoothing(self, weight: float) -> None:
-        self._ema = Ema(weight)
-        self.smoothing = self._ema.weight
-        self.smoothed.replace(np.array([self._ema.add(v) for v in self.train.values.view()], dtype=float))
+        """Smooth the raw loss again with another weight. Exact while each bucket is one step; a bucket of many
+        is smoothed as its first step, the mean of the steps between, and its last step, which at the plot's
+        resolution (many steps per column) draws the same line."""
+        ema = self._ema = Ema(weight)
+        self.smoothing = ema.weight
+        rows = self.train.rows()
+        raw = self.train.column["raw"]
+        smoothed = np.empty((len(rows), PER_CHANNEL))
+        for k, (count, first, last, total) in enumerate(rows[:, [COUNT, raw + FIRST, raw + LAST, raw + SUM]]):
+            a = ema.add(first)
+            if count == 1:
+                smoothed[k] = a, a, a, a, a
+                continue
+            b = ema.add((total - first - last) / (count - 2), int(count) - 2) if count > 2 else a
+            c = ema.add(last)
+            smoothed[k] = a, c, min(a, b, c), max(a, b, c), count * (a + b + c) / 3
+        self.train.set_channel("smooth", smoothed)
         self.version += 1
 
     def latest(self) -> tuple[float | None, float | None]:
-        loss = float(self.smoothed.view()[-1]) if len(self.smoothed) else None
-        val = float(self.val.values.view()[-1]) if len(self.val) else None
-        return loss, val
+        return self.train.last("smooth"), self.val.last("value")
 
     @classmethod
     def from_events(cls, found: list[events.Event], smoothing: float = DEFAULT_SMOOTHING) -> LossHistory:
@@ -139,24 +95,6 @@ class LossHistory:
             elif isinstance(event, events.Eval):
                 history.add_eval(event.step, event.elapsed, event.val_loss)
         return history
-
-
-def downsample(x: np.ndarray, y: np.ndarray, buckets: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most ~2 points per bucket: each bucket's minimum and maximum (in that order of x), plus the endpoints,
-    so spikes survive and the cost of drawing is set by the pane's width, not the run's length."""
-    n = len(x)
-    if n <= 2 * buckets or buckets < 1:
-        return x, y
-    edges = np.linspace(0, n, buckets + 1).astype(int)
-    starts = edges[:-1]
-    lo = np.minimum.reduceat(y, starts)
-    hi = np.maximum.reduceat(y, starts)
-    mid = (x[starts] + x[np.minimum(edges[1:], n) - 1]) / 2
-    xs = np.repeat(mid, 2)
-    ys = np.column_stack([lo, hi]).ravel()
-    xs = np.concatenate([[x[0]], xs, [x[-1]]])
-    ys = np.concatenate([[y[0]], ys, [y[-1]]])
-    return xs, ys
 
 
 def robust_limits(series: list[np.ndarray], skip_first: bool = True) -> tuple[float, float] | None:
@@ -189,7 +127,6 @@ class RunRecord:
     history: LossHistory = field(default_factory=LossHistory)
     samples: list[events.Sample] = field(default_factory=list)
     done: events.Done | None = None
-    started: events.Started | None = None
 
     @property
     def name(self) -> str:
@@ -225,8 +162,6 @@ def load_run(path: Path, smoothing: float = DEFAULT_SMOOTHING) -> RunRecord:
     for event in logged:
         if isinstance(event, events.Done):
             record.done = event
-        elif isinstance(event, events.Started) and record.started is None:
-            record.started = event
     seen = set()
     for sample in read_jsonl(path / "samples.jsonl"):
         if isinstance(sample, events.Sample) and (sample.step, sample.text) not in seen:
@@ -234,15 +169,3 @@ def load_run(path: Path, smoothing: float = DEFAULT_SMOOTHING) -> RunRecord:
             record.samples.append(sample)
     record.samples.sort(key=lambda s: s.step)
     return record
-
-
-def checkpoint_budget(path: Path) -> dict:
-    """The newest checkpoint's step, budget and train time, read from its JSON (no torch needed)."""
-    try:
-        found = sorted((Path(path) / "checkpoints").glob("step-*.json"))
-        meta = json.loads(found[-1].read_text())
-    except (OSError, ValueError, IndexError):
-        return {}
-    config = meta.get("config", {})
-    return {"step": meta.get("step", 0), "max_steps": config.get("max_steps"), "max_time": config.get("max_time"),
-            "train_time": meta.get("train_time", 0.0)}

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Label, Static
 from textual_plot import HiResMode
 
 from rnntui.core.runs import checkpoint_budget, list_runs
-from rnntui.tui.history import RunRecord, downsample, load_run, robust_limits
+from rnntui.tui.history import RunRecord, load_run, robust_limits
 from rnntui.tui.screens.dialogs import ConfirmScreen, ResumeScreen
 from rnntui.tui.widgets.loss import PreviewPlot
 from rnntui.tui.widgets.samples import sample_header
@@ -96,14 +96,15 @@ class RunsScreen(Screen[None]):
         width = max(preview.size.width - 8, 10)
         shown = []
         if len(h.train):
-            x, y = downsample(h.train.steps.view(), h.smoothed.view(), width)
+            x, y = h.train.points_for("step", "smooth", width)
             preview.plot(x, y, line_style=self.app.get_css_variables().get("primary", "white"),
                          hires_mode=HiResMode.BRAILLE)
-            shown.append(h.smoothed.view())
+            shown.append(h.train.extremes("smooth"))
         if len(h.val):
-            preview.plot(h.val.steps.view(), h.val.values.view(),
-                         line_style=self.app.get_css_variables().get("accent", "yellow"), hires_mode=HiResMode.BRAILLE)
-            shown.append(h.val.values.view())
+            x, y = h.val.points_for("step", "value", width)
+            preview.plot(x, y, line_style=self.app.get_css_variables().get("accent", "yellow"),
+                         hires_mode=HiResMode.BRAILLE)
+            shown.append(h.val.extremes("value"))
         limits = robust_limits(shown)
         preview.set_ylimits(*(limits or (None, None)))
         c = record.config

@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual_hires_canvas import Canvas
 from textual_plot import AxisFormatter, DurationFormatter, HiResMode, NumericAxisFormatter, PlotWidget
 
-from rnntui.tui.history import LossHistory, downsample, robust_limits
+from rnntui.tui.history import LossHistory, robust_limits
 from rnntui.util.units import bits
 
 
@@ -218,34 +218,33 @@ class LossPane(Vertical):
         plot.clear()
         shown: list[np.ndarray] = []
 
-        def draw(x: np.ndarray, y: np.ndarray, style: str, label: str, hires=HiResMode.BRAILLE) -> None:
-            y = self._transform(y)
-            x, y = downsample(x, y, width)
+        def draw(curve, channel: str, style: str, label: str, in_range: bool = True) -> None:
+            """Plot a curve's channel at the pane's resolution (and count it in the y range)."""
+            x, y = curve.points_for(axis, channel, width)
             if len(x):
-                plot.plot(x, y, line_style=style, hires_mode=hires, label=label)
+                plot.plot(x, self._transform(y), line_style=style, hires_mode=HiResMode.BRAILLE, label=label)
+            if in_range:
+                shown.append(self._transform(curve.extremes(channel)))
 
         for i, (name, history) in enumerate(self.overlays.items()):
             style = colors["overlays"][i % len(colors["overlays"])]
-            curve = history.val if len(history.val) > 1 else None
-            if curve is not None:
-                draw(curve.x(axis), curve.values.view(), style, name)
-                shown.append(self._transform(curve.values.view()))
+            if len(history.val) > 1:
+                draw(history.val, "value", style, name)
             elif len(history.train):
-                draw(history.train.x(axis), history.smoothed.view(), style, name)
-                shown.append(self._transform(history.smoothed.view()))
+                draw(history.train, "smooth", style, name)
         h = self.history
         if len(h.train):
-            x = h.train.x(axis)
             if h.smoothing > 0:
-                draw(x, h.train.values.view(), colors["raw"], "raw")
-            draw(x, h.smoothed.view(), colors["smooth"], "train")
-            shown.append(self._transform(h.train.values.view() if not h.smoothing else h.smoothed.view()))
+                draw(h.train, "raw", colors["raw"], "raw", in_range=False)
+            draw(h.train, "smooth", colors["smooth"], "train")
         if len(h.val):
-            vx, vy = h.val.x(axis), h.val.values.view()
-            if len(vx) > 1:
-                draw(vx, vy, colors["val"], "val")
+            if len(h.val) > 1:
+                draw(h.val, "value", colors["val"], "val")
+            # a dot per evaluation, or per column's lowest and highest once there are more than the pane shows
+            vx, vy = h.val.points_for(axis, "value", width)
             plot.scatter(vx, self._transform(vy), marker="●", marker_style=colors["val"])
-            shown.append(self._transform(vy))
+            if len(h.val) == 1:
+                shown.append(self._transform(vy))
         x_room = lambda: plot.size.width - plot.margin_left  # noqa: E731
         plot.set_x_formatter(FittedAxisFormatter(DurationFormatter(), x_room, compact=False) if axis == "time"
                              else FittedAxisFormatter(NumericAxisFormatter(), x_room))
@@ -266,11 +265,12 @@ class LossPane(Vertical):
     def _x_limits(self) -> tuple[float | None, float | None]:
         """From the first point to the last, and never narrower than 10 steps (or 10 seconds), so the first few
         points of a run get a readable axis."""
-        xs = [c.x(self.x_axis) for h in (self.history, *self.overlays.values()) for c in (h.train, h.val) if len(c)]
-        if not xs:
+        spans = [c.span(self.x_axis) for h in (self.history, *self.overlays.values()) for c in (h.train, h.val)
+                 if len(c)]
+        if not spans:
             return 0.0, 10.0
-        lo = min(float(x[0]) for x in xs)
-        hi = max(float(x[-1]) for x in xs)
+        lo = min(first for first, _ in spans)
+        hi = max(last for _, last in spans)
         if hi - lo < 10:
             lo = max(0.0, lo - 1) if self.x_axis == "step" else 0.0
             hi = lo + 10
